@@ -1,0 +1,31 @@
+"""ANN backends by name. Each lives in its own module and imports its library only when used."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from semsearch.backends.base import MISSING_ID, VectorIndex
+from semsearch.errors import SemsearchError
+
+DEFAULT_BACKEND = "usearch"
+
+# name -> "module:class"; a backend's library is imported only when the backend is chosen.
+BACKENDS: dict[str, str] = {
+    "exact": "semsearch.backends.exact:ExactIndex",
+    "usearch": "semsearch.backends.usearch:UsearchIndex",
+}
+
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "MISSING_ID", "VectorIndex", "backend_class", "create_index"]
+
+
+def backend_class(name: str) -> type[VectorIndex]:
+    try:
+        module_name, _, class_name = BACKENDS[name].partition(":")
+    except KeyError:
+        raise SemsearchError(f"no backend named {name!r}; choose one of {', '.join(BACKENDS)}") from None
+    return getattr(import_module(module_name), class_name)
+
+
+def create_index(name: str, dim: int, params: dict[str, Any] | None = None) -> VectorIndex:
+    return backend_class(name)(dim, **(params or {}))

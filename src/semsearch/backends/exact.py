@@ -1,0 +1,88 @@
+"""Exact search with NumPy: every vector scored against every query. The ground truth for recall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries
+
+# Queries scored at once: bounds the (block, n) score matrix to about block * n * 4 bytes.
+QUERY_BLOCK = 64
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and values of the k largest scores per row, best first, padded with -1/-inf."""
+    rows, columns = scores.shape
+    take = min(k, columns)
+    positions = np.full((rows, k), MISSING_ID, dtype=np.int64)
+    values = np.full((rows, k), -np.inf, dtype=np.float32)
+    if take == 0:
+        return positions, values
+    partition = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+    partial = np.take_along_axis(scores, partition, axis=1)
+    order = np.argsort(-partial, axis=1, kind="stable")
+    positions[:, :take] = np.take_along_axis(partition, order, axis=1)
+    values[:, :take] = np.take_along_axis(partial, order, axis=1)
+    return positions, values
+
+
+class ExactIndex(VectorIndex):
+    name = "exact"
+    keeps_vectors = True
+
+    def __init__(self, dim: int, **params: Any) -> None:
+        super().__init__(dim, **params)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = as_queries(vectors, self.dim)
+        if np.isin(ids, self._ids).any():
+            raise ValueError("some ids are in the index already")
+        self._ids = np.concatenate([self._ids, ids])
+        self._vectors = np.concatenate([self._vectors, vectors])
+
+    def remove(self, ids: np.ndarray) -> None:
+        keep = ~np.isin(self._ids, np.asarray(ids, dtype=np.int64))
+        self._ids = self._ids[keep]
+        self._vectors = self._vectors[keep]
+
+    def search(self, queries: np.ndarray, k: int, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        self.check_search_params(params)
+        queries = as_queries(queries, self.dim)
+        all_ids = np.full((len(queries), k), MISSING_ID, dtype=np.int64)
+        all_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        for start in range(0, len(queries), QUERY_BLOCK):
+            block = queries[start : start + QUERY_BLOCK]
+            positions, scores = top_k(block @ self._vectors.T, k)
+            found = positions != MISSING_ID
+            all_ids[start : start + len(block)][found] = self._ids[positions[found]]
+            all_scores[start : start + len(block)] = scores
+        return all_ids, all_scores
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        position = {document_id: index for index, document_id in enumerate(self._ids.tolist())}
+        return self._vectors[[position[int(document_id)] for document_id in ids]]
+
+    def save(self, directory: Path) -> list[str]:
+        ids_name = f"{self.file_name}.ids"
+        with open(directory / self.file_name, "wb") as stream:
+            np.save(stream, self._vectors, allow_pickle=False)
+        with open(directory / ids_name, "wb") as stream:
+            np.save(stream, self._ids, allow_pickle=False)
+        return [self.file_name, ids_name]
+
+    @classmethod
+    def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> ExactIndex:
+        index = cls(dim, **params)
+        mode = "r" if mmap else None
+        index._vectors = np.load(directory / index.file_name, mmap_mode=mode, allow_pickle=False)
+        index._ids = np.load(directory / f"{index.file_name}.ids", allow_pickle=False)
+        return index

@@ -1,0 +1,207 @@
+"""The semsearch command: click commands over the library, with no logic of their own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from semsearch import __version__
+from semsearch.backends import BACKENDS, DEFAULT_BACKEND
+from semsearch.collection import Collection
+from semsearch.corpus import FORMATS
+from semsearch.datasets import DATASETS, download
+from semsearch.documents import Hit
+from semsearch.embedding import DEFAULT_BATCH_SIZE
+from semsearch.encoders import DEFAULT_ENCODER
+from semsearch.errors import SemsearchError
+
+
+class SemsearchGroup(click.Group):
+    """Turns a user's mistake into one line on stderr and exit status 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SemsearchError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def parse_params(values: tuple[str, ...]) -> dict[str, Any]:
+    """``--param key=value`` pairs; numbers become numbers."""
+    params: dict[str, Any] = {}
+    for value in values:
+        key, separator, raw = value.partition("=")
+        if not separator or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--param")
+        for convert in (int, float):
+            try:
+                params[key] = convert(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            params[key] = raw
+    return params
+
+
+@click.group(cls=SemsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="semsearch")
+def cli() -> None:
+    """Semantic search over a corpus of short texts.
+
+    \b
+      semsearch build abcnews-sample -o news.semsearch
+      semsearch search news.semsearch "confronting global challenges"
+    """
+
+
+@cli.command()
+@click.argument("source")
+@click.option("-o", "--output", "path", required=True, type=click.Path(path_type=Path), help="Collection directory to write.")
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=DEFAULT_BACKEND, show_default=True, help="Nearest neighbour index.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Backend parameter, e.g. connectivity=32; repeatable.")
+@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder, NAME or NAME:ARGUMENT.")
+@click.option("--limit", type=click.IntRange(min=1), help="Index only the first N documents.")
+@click.option("--format", "corpus_format", type=click.Choice(sorted(set(FORMATS.values()))), help="Corpus format, if the file name does not tell.")
+@click.option("--text-field", help="Column or field holding the text [default: headline_text, text, ...].")
+@click.option("--date-field", help="Column or field holding the date [default: publish_date, date].")
+@click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number].")
+@click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def build(source: str, path: Path, backend: str, params: tuple[str, ...], encoder: str, limit: int | None, corpus_format: str | None,
+          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, batch_size: int, quiet: bool) -> None:
+    """Build a collection from SOURCE: a corpus file (.csv, .tsv, .txt, .jsonl, .parquet, optionally .gz)
+    or a bundled data set (see `semsearch datasets`).
+
+    \b
+      semsearch build abcnews-date-text.csv -o news.semsearch
+      semsearch build abcnews-sample -o news.semsearch --backend exact
+    """
+    collection = Collection.build(
+        source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), batch_size=batch_size,
+        progress=not quiet, format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field,
+        skip_bad_rows=skip_bad_rows, limit=limit,
+    )
+    stats = collection.build_stats
+    skipped = []
+    if stats and stats.skipped_empty:
+        skipped.append(f"{stats.skipped_empty:,} empty")
+    if stats and stats.skipped_bad:
+        skipped.append(f"{stats.skipped_bad:,} bad")
+    note = f" (skipped {', '.join(skipped)})" if skipped else ""
+    click.echo(f"built {path}: {len(collection):,} documents, {collection.index.name} index{note}", err=True)
+
+
+def format_hits(query: str, hits: list[Hit]) -> str:
+    lines = [f"{query}"] if hits else [f"{query}: no matches"]
+    for rank, hit in enumerate(hits, start=1):
+        date = hit.date.isoformat() if hit.date else " " * 10
+        lines.append(f"{rank:3d}. {hit.score:.3f}  {date}  {hit.text}")
+    return "\n".join(lines)
+
+
+def _queries(query: str | None) -> Iterator[str]:
+    """The argument, or a prompt at a terminal, or one query per line of stdin."""
+    if query is not None:
+        yield query
+        return
+    if sys.stdin.isatty():
+        click.echo("Type a query and press Enter; an empty line or Ctrl-D quits.", err=True)
+        while True:
+            try:
+                line = input("query> ")
+            except EOFError:
+                return
+            if not line.strip():
+                return
+            yield line.strip()
+    else:
+        for line in sys.stdin:
+            if line.strip():
+                yield line.strip()
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("query", required=False)
+@click.option("-k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query: {query, hits: [{id, text, date, score}]}.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Search-time backend parameter, e.g. expansion_search=128.")
+def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[str, ...]) -> None:
+    """Search the collection at PATH for QUERY.
+
+    Without QUERY: an interactive prompt at a terminal, otherwise one query per line of stdin.
+
+    \b
+      semsearch search news.semsearch "confronting global challenges"
+      semsearch search news.semsearch "desafíos globales" -k 5 --json
+    """
+    search_params = parse_params(params)
+    with Collection.open(path) as collection:
+        for text in _queries(query):
+            hits = collection.search(text, k=k, **search_params)
+            if as_json:
+                click.echo(json.dumps({"query": text, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
+            else:
+                click.echo(format_hits(text, hits))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
+def info(path: Path, as_json: bool) -> None:
+    """What the collection at PATH holds and what built it."""
+    with Collection.open(path, verify=False) as collection:
+        facts = collection.info()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
+        return
+    encoder, backend = facts["encoder"], facts["backend"]
+    params = ", ".join(f"{key}={value}" for key, value in sorted(backend["params"].items()))
+    click.echo(f"path:       {facts['path']}")
+    click.echo(f"documents:  {facts['count']:,}")
+    click.echo(f"encoder:    {encoder['name']} {encoder['version']}, {encoder['dim']} dimensions")
+    click.echo(f"backend:    {backend['name']} ({params})")
+    click.echo(f"size:       {facts['size_bytes'] / 1e6:,.1f} MB in {', '.join(facts['files'])}")
+    click.echo(f"built:      {facts['created']} by semsearch {facts['semsearch_version']}, format {facts['format_version']}")
+
+
+@cli.command()
+def datasets() -> None:
+    """The data sets semsearch knows: bundled ones build offline, others need `semsearch download`."""
+    for dataset in DATASETS.values():
+        click.echo(f"{dataset.name:16} {dataset.location:9} {dataset.licence:8} {dataset.description}")
+
+
+@cli.command(name="download")
+@click.argument("name", type=click.Choice([d.name for d in DATASETS.values() if d.url]))
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option("--url", help="Fetch from this address instead, e.g. a mirror.")
+def download_command(name: str, destination: Path, url: str | None) -> None:
+    """Download data set NAME to DESTINATION (a file, or a directory to put it in).
+
+    An interrupted download resumes where it stopped when run again.
+
+    \b
+      semsearch download abcnews abcnews.tsv
+      semsearch build abcnews.tsv -o news.semsearch
+    """
+    from tqdm import tqdm
+
+    with tqdm(unit="B", unit_scale=True, desc=name, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        path = download(name, destination, url=url, progress=progress)
+    click.echo(f"saved {path}", err=True)
+
+
+def main() -> None:
+    cli(prog_name="semsearch")

@@ -1,0 +1,221 @@
+"""Collection: the facade users touch. Build a collection directory from a corpus, open it, search it.
+
+The CLI, the HTTP server and the Beam pipeline's last step are thin layers over this class.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from semsearch import __version__
+from semsearch.atomic import recover_directory, replace_directory, temporary_sibling
+from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex, backend_class, create_index
+from semsearch.corpus import Corpus, ReadStats, read_corpus
+from semsearch.datasets import DATASETS, bundled_path
+from semsearch.documents import Hit
+from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
+from semsearch.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from semsearch.errors import CollectionError, SemsearchError
+from semsearch.manifest import FORMAT_VERSION, MANIFEST, describe_files, read_manifest, verify_files, write_manifest
+from semsearch.store import DocumentStore
+from semsearch.vector_file import VectorFileWriter
+
+DOCUMENTS_FILE = "documents.sqlite"
+VECTORS_FILE = "vectors.npy"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def resolve_source(source: str | Path) -> Path:
+    """A corpus path, or the name of a bundled data set such as ``abcnews-sample``."""
+    path = Path(source)
+    if not path.exists() and str(source) in DATASETS:
+        return bundled_path(str(source))
+    return path
+
+
+def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
+    if isinstance(encoder, Encoder):
+        return encoder
+    return get_encoder(encoder or DEFAULT_ENCODER)
+
+
+class Collection:
+    """A built collection, opened for search. Create one with ``build`` or ``open``."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], store: DocumentStore, index: VectorIndex, encoder: Encoder) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.store = store
+        self.index = index
+        self.encoder = encoder
+        self.build_stats: ReadStats | None = None
+
+    # -- building --
+
+    @classmethod
+    def build(
+        cls,
+        source: str | Path | Corpus,
+        path: str | Path,
+        *,
+        encoder: Encoder | str | None = None,
+        backend: str = DEFAULT_BACKEND,
+        backend_params: dict[str, Any] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool = False,
+        **corpus_options: Any,
+    ) -> Collection:
+        """Read ``source``, embed every text, index it and write the collection directory at ``path``.
+
+        Everything is written into a temporary sibling directory that replaces ``path`` only
+        when complete: a failed or interrupted build leaves an older collection at ``path`` as it was.
+        ``corpus_options`` go to ``read_corpus`` (text_field, date_field, id_field, format,
+        skip_bad_rows, limit).
+        """
+        path = Path(path)
+        corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
+        if path.exists() and not (path / MANIFEST).is_file() and (not path.is_dir() or any(path.iterdir())):
+            raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
+        encoder = resolve_encoder(encoder)
+        index = create_index(backend, encoder.dim, backend_params)
+        workspace = temporary_sibling(path)
+        try:
+            count = cls._write(workspace, corpus, encoder, index, batch_size, progress)
+            if count == 0:
+                raise SemsearchError(f"{corpus.path}: no documents to index")
+            created = _now()
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "semsearch_version": __version__,
+                "encoder": encoder.spec(),
+                "reducer": None,
+                "metric": "cosine",
+                "backend": {"name": index.name, "params": index.params},
+                "count": count,
+                "source": str(corpus.path),
+                "created": created,
+                "updated": created,
+                "files": describe_files(workspace, [p.name for p in workspace.iterdir()]),
+            }
+            write_manifest(workspace, manifest)
+            replace_directory(workspace, path)
+        except BaseException:
+            shutil.rmtree(workspace, ignore_errors=True)
+            raise
+        collection = cls.open(path, encoder=encoder, verify=False)
+        collection.build_stats = corpus.stats
+        return collection
+
+    @staticmethod
+    def _write(workspace: Path, corpus: Corpus, encoder: Encoder, index: VectorIndex, batch_size: int, progress: bool) -> int:
+        store = DocumentStore.create(workspace / DOCUMENTS_FILE)
+        vector_file = None if index.keeps_vectors else VectorFileWriter(workspace / VECTORS_FILE, encoder.dim)
+        try:
+            total = corpus.count_rows() if progress else None
+            for batch, vectors in embed_documents(corpus, encoder, batch_size=batch_size, total=total, progress=progress):
+                store.add(batch)
+                index.add(np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch)), vectors)
+                if vector_file is not None:
+                    vector_file.append(vectors)
+            store.finish()
+            index.save(workspace)
+            return len(store)
+        finally:
+            store.close()
+            if vector_file is not None:
+                vector_file.close()
+
+    # -- opening --
+
+    @classmethod
+    def open(cls, path: str | Path, *, encoder: Encoder | str | None = None, verify: bool = True, mmap: bool = True) -> Collection:
+        """Open a collection for search.
+
+        Checks the format version, each file's size and (with ``verify``) sha256, and that
+        ``encoder``, if given, is the one the collection was built with.
+        """
+        path = Path(path)
+        recover_directory(path)
+        manifest = read_manifest(path)
+        verify_files(path, manifest, checksums=verify)
+        built_with = manifest["encoder"]
+        if encoder is None:
+            encoder = get_encoder(built_with["name"])
+        else:
+            encoder = resolve_encoder(encoder)
+        if encoder.spec() != built_with:
+            raise CollectionError(
+                f"{path} was built with encoder {_describe(built_with)}; the query encoder is {_describe(encoder.spec())}. "
+                "Search a collection with the encoder that built it"
+            )
+        backend = manifest["backend"]
+        try:
+            index = backend_class(backend["name"]).load(path, built_with["dim"], backend["params"], mmap=mmap)
+        except SemsearchError:
+            raise
+        except Exception as error:  # each library has its own error for a damaged file
+            raise CollectionError(f"{path}: the {backend['name']} index cannot be opened: {error}") from None
+        store = DocumentStore.open(path / DOCUMENTS_FILE)
+        return cls(path, manifest, store, index, encoder)
+
+    # -- searching --
+
+    @overload
+    def search(self, query: str, k: int = 10, **search_params: Any) -> list[Hit]: ...
+    @overload
+    def search(self, query: Sequence[str], k: int = 10, **search_params: Any) -> list[list[Hit]]: ...
+
+    def search(self, query: str | Sequence[str], k: int = 10, **search_params: Any) -> list[Hit] | list[list[Hit]]:
+        """The k documents nearest in meaning to a query, best first; a list of queries gives a list of lists."""
+        queries = [query] if isinstance(query, str) else list(query)
+        if k < 1:
+            raise SemsearchError(f"k must be at least 1, got {k}")
+        if not queries:
+            return []
+        try:
+            ids, scores = self.index.search(self.encoder.encode(queries), k, **search_params)
+        except ValueError as error:
+            raise SemsearchError(str(error)) from None
+        documents = self.store.get(int(i) for i in np.unique(ids) if i != MISSING_ID)
+        results = [
+            [
+                Hit(id=document.id, text=document.text, date=document.date, score=float(score), meta=document.meta)
+                for document_id, score in zip(row_ids, row_scores)
+                if (document := documents.get(int(document_id))) is not None
+            ]
+            for row_ids, row_scores in zip(ids, scores)
+        ]
+        return results[0] if isinstance(query, str) else results
+
+    def info(self) -> dict[str, Any]:
+        """The manifest's facts plus the size on disk, for ``semsearch info`` and ``GET /info``."""
+        facts = {key: value for key, value in self.manifest.items() if key != "files"}
+        facts["path"] = str(self.path)
+        facts["size_bytes"] = sum(entry["size"] for entry in self.manifest["files"].values())
+        facts["files"] = sorted(self.manifest["files"])
+        return facts
+
+    def __len__(self) -> int:
+        return int(self.manifest["count"])
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    return f"{spec.get('name')} {spec.get('version')} ({spec.get('dim')} dimensions)"

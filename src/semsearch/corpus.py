@@ -1,0 +1,306 @@
+"""Read a corpus file as a stream of Documents: txt, csv, tsv, jsonl and parquet, optionally gzipped.
+
+Memory is bounded by one row, never by the file. Every error names the file, the
+line (or, for parquet, the row) and what was wrong, so a user can fix it in an
+editor; with ``skip_bad_rows`` the reader skips such rows and counts them instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import gzip
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from semsearch.documents import Document
+from semsearch.errors import CorpusError
+
+FORMATS = {
+    ".txt": "txt",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+# Column names tried in order when the caller does not name one; the first fit the ABC files.
+TEXT_FIELDS = ("headline_text", "text", "headline", "title", "sentence", "content", "body")
+DATE_FIELDS = ("publish_date", "date", "published", "pubdate")
+ID_FIELDS = ("id",)
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def detect_format(path: Path) -> str:
+    """The corpus format from the file name: ``headlines.csv.gz`` is csv."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in FORMATS:
+        return FORMATS[suffixes[-1]]
+    known = ", ".join(sorted(FORMATS))
+    raise CorpusError(f"{path}: cannot tell the format from the file name; use one of {known} or pass --format")
+
+
+def parse_date(value: Any) -> datetime.date | None:
+    """Dates as the ABC files write them (20030219) or as ISO 8601 (2003-02-19, 2003-02-19T10:00)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) == 8 and text.isdigit():
+        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    if len(text) >= 10 and text[4] == "-":
+        return datetime.date.fromisoformat(text[:10])
+    raise ValueError(f"{text!r} is not a date (expected YYYYMMDD or YYYY-MM-DD)")
+
+
+@dataclass
+class ReadStats:
+    """What a read skipped, so a build can report it."""
+
+    documents: int = 0
+    skipped_empty: int = 0
+    skipped_bad: int = 0
+
+
+class _BadRow(Exception):
+    """A row that cannot become a Document; turned into a CorpusError or skipped."""
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _pick_field(columns: Iterable[str], wanted: str | None, candidates: tuple[str, ...], role: str, where: str) -> str | None:
+    columns = list(columns)
+    if wanted is not None:
+        if wanted not in columns:
+            raise CorpusError(f"{where}: no {role} column {wanted!r}; the columns are {', '.join(columns)}")
+        return wanted
+    lowered = {column.lower(): column for column in columns}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    return None
+
+
+class Corpus:
+    """An iterable of Documents from one file; iterate once per pass, read ``stats`` after."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        text_field: str | None = None,
+        date_field: str | None = None,
+        id_field: str | None = None,
+        skip_bad_rows: bool = False,
+        limit: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CorpusError(f"{self.path}: no such file")
+        self.format = format or detect_format(self.path)
+        if self.format not in set(FORMATS.values()):
+            raise CorpusError(f"{self.path}: unknown format {self.format!r}")
+        self.text_field = text_field
+        self.date_field = date_field
+        self.id_field = id_field
+        self.skip_bad_rows = skip_bad_rows
+        self.limit = limit
+        self.stats = ReadStats()
+        self._line = 0
+
+    def count_rows(self) -> int:
+        """A quick upper bound on the number of documents, for progress bars."""
+        if self.format == "parquet":
+            import pyarrow.parquet as parquet
+
+            rows = parquet.ParquetFile(self.path).metadata.num_rows
+        else:
+            rows = 0
+            with _open_binary(self.path) as stream:
+                while chunk := stream.read(1 << 20):
+                    rows += chunk.count(b"\n")
+            if self.format in ("csv", "tsv"):
+                rows -= 1
+        return max(0, min(rows, self.limit) if self.limit is not None else rows)
+
+    def __iter__(self) -> Iterator[Document]:
+        self.stats = ReadStats()
+        rows = {
+            "txt": self._txt_rows,
+            "csv": self._delimited_rows,
+            "tsv": self._delimited_rows,
+            "jsonl": self._jsonl_rows,
+            "parquet": self._parquet_rows,
+        }[self.format]()
+        for row in rows:
+            if row is None:
+                continue
+            if self.limit is not None and self.stats.documents >= self.limit:
+                return
+            self.stats.documents += 1
+            yield row
+
+    # -- one generator per format; each yields a Document, or None for a skipped row --
+
+    def _where(self, unit: str = "line") -> str:
+        return f"{self.path}, {unit} {self._line}"
+
+    def _bad(self, message: str, unit: str = "line") -> None:
+        """Skip and count a bad row, or stop the read with an error that says where it is."""
+        if not self.skip_bad_rows:
+            raise CorpusError(f"{self._where(unit)}: {message}")
+        self.stats.skipped_bad += 1
+
+    def _decoded_lines(self) -> Iterator[str]:
+        with _open_binary(self.path) as stream:
+            self._line = 0
+            for raw in stream:
+                self._line += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    self._bad(f"byte {raw[error.start]:#04x} at column {error.start + 1} is not UTF-8")
+                    continue
+                if self._line == 1:
+                    line = line.removeprefix("\ufeff")
+                yield line
+
+    def _make_document(self, document_id: int, text: Any, date: Any, meta: dict[str, Any], field_names: tuple[str, str]) -> Document | None:
+        """Shared by every format: empty text is skipped and counted, a bad date or id is a bad row."""
+        if text is None or not str(text).strip():
+            self.stats.skipped_empty += 1
+            return None
+        try:
+            parsed_date = parse_date(date)
+        except ValueError as error:
+            raise _BadRow(f"field {field_names[1]!r}: {error}") from None
+        return Document(id=document_id, text=str(text).strip(), date=parsed_date, meta=meta)
+
+    def _document_id(self, value: Any) -> int:
+        if self.id_field is None and value is None:
+            return self.stats.documents
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise _BadRow(f"field {self._id_column!r}: {value!r} is not an integer id") from None
+
+    def _txt_rows(self) -> Iterator[Document | None]:
+        for line in self._decoded_lines():
+            yield self._make_document(self.stats.documents, line.strip(), None, {}, ("text", "date"))
+
+    def _delimited_rows(self) -> Iterator[Document | None]:
+        delimiter = "," if self.format == "csv" else "\t"
+        lines = self._decoded_lines()
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise CorpusError(f"{self._where()}: the header cannot be read: {error}") from None
+        where = f"{self.path}, line 1"
+        text_column = _pick_field(header, self.text_field, TEXT_FIELDS, "text", where)
+        if text_column is None:
+            if len(header) == 1:
+                text_column = header[0]
+            else:
+                raise CorpusError(
+                    f"{where}: no text column among {', '.join(header)}; name one with --text-field"
+                )
+        date_column = _pick_field(header, self.date_field, DATE_FIELDS, "date", where)
+        self._id_column = _pick_field(header, self.id_field, ID_FIELDS, "id", where)
+        positions = {name: index for index, name in enumerate(header)}
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                self._bad(f"malformed {self.format.upper()} row: {error}")
+                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                self.stats.skipped_empty += 1
+                continue
+            if len(row) != len(header):
+                self._bad(f"expected {len(header)} fields ({', '.join(header)}), found {len(row)}")
+                continue
+            values = dict(zip(header, row))
+            meta = {name: value for name, value in values.items() if name not in (text_column, date_column, self._id_column)}
+            try:
+                document_id = self._document_id(values[self._id_column] if self._id_column else None)
+                yield self._make_document(
+                    document_id, row[positions[text_column]], values.get(date_column or ""), meta, (text_column, date_column or "")
+                )
+            except _BadRow as error:
+                self._bad(str(error))
+
+    def _jsonl_rows(self) -> Iterator[Document | None]:
+        for line in self._decoded_lines():
+            if not line.strip():
+                self.stats.skipped_empty += 1
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                self._bad(f"invalid JSON: {error.msg} at column {error.colno}")
+                continue
+            if not isinstance(record, dict):
+                self._bad(f"expected a JSON object, found {type(record).__name__}")
+                continue
+            yield self._record_document(record, "line")
+
+    def _parquet_rows(self) -> Iterator[Document | None]:
+        import pyarrow.parquet as parquet
+
+        try:
+            parquet_file = parquet.ParquetFile(self.path)
+        except Exception as error:  # pyarrow raises several types for a file that is not parquet
+            raise CorpusError(f"{self.path}: not a readable Parquet file: {error}") from None
+        self._line = 0
+        for batch in parquet_file.iter_batches(batch_size=8192):
+            for record in batch.to_pylist():
+                self._line += 1
+                yield self._record_document(record, "row")
+
+    def _record_document(self, record: dict[str, Any], unit: str) -> Document | None:
+        """A JSON object or a parquet row: named fields, the rest kept as metadata."""
+        where = self._where(unit)
+        text_column = _pick_field(record, self.text_field, TEXT_FIELDS, "text", where)
+        if text_column is None:
+            self._bad(f"no text field among {', '.join(record) or '(none)'}; name one with --text-field", unit)
+            return None
+        date_column = _pick_field(record, self.date_field, DATE_FIELDS, "date", where) if self.date_field is None else self.date_field
+        self._id_column = _pick_field(record, self.id_field, ID_FIELDS, "id", where) if self.id_field is None else self.id_field
+        meta = {name: value for name, value in record.items() if name not in (text_column, date_column, self._id_column)}
+        try:
+            document_id = self._document_id(record.get(self._id_column) if self._id_column else None)
+            text = record[text_column]
+            if text is not None and not isinstance(text, str):
+                raise _BadRow(f"field {text_column!r}: expected text, found {type(text).__name__}")
+            return self._make_document(document_id, text, record.get(date_column) if date_column else None, meta, (text_column, date_column or ""))
+        except _BadRow as error:
+            self._bad(str(error), unit)
+            return None
+
+
+def read_corpus(path: str | Path, **options: Any) -> Corpus:
+    """Open a corpus for streaming; see ``Corpus`` for the options."""
+    return Corpus(path, **options)

@@ -1,0 +1,37 @@
+"""The one thing an encoder must do: turn texts into L2-normalised float32 vectors."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class Encoder(ABC):
+    """A text encoder. Subclasses set ``name``, ``version`` and ``dim`` and implement ``encode``.
+
+    Loading a model is slow, so implementations load it lazily on the first ``encode``
+    and keep it for the life of the object.
+    """
+
+    name: str
+    version: str = "1"
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of shape (len(texts), dim), float32, each row of unit length."""
+
+    def spec(self) -> dict[str, Any]:
+        """What a collection's manifest records, and what opening it checks."""
+        return {"name": self.name, "version": self.version, "dim": self.dim}
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return vectors / norms

@@ -1,0 +1,25 @@
+"""Errors a user can cause and fix. The CLI prints them as one line, without a traceback."""
+
+
+class SemsearchError(Exception):
+    """Base of every error that is the user's to fix: bad input, a wrong path, a missing extra."""
+
+
+class CorpusError(SemsearchError):
+    """A corpus file cannot be read: names the file, the line and what was wrong."""
+
+
+class CollectionError(SemsearchError):
+    """A collection directory is missing, damaged, or was built with something else."""
+
+
+class MissingExtraError(SemsearchError):
+    """An optional dependency is not installed; says which extra installs it."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the Python package {package!r}, which is not installed; "
+            f"install it with: pip install 'semsearch[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

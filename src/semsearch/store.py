@@ -1,0 +1,124 @@
+"""DocumentStore: the texts, dates and metadata of a collection, in SQLite, with an FTS5 keyword index."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from semsearch.documents import Document
+from semsearch.errors import CollectionError
+
+SCHEMA = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    date TEXT,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX documents_date ON documents(date);
+CREATE VIRTUAL TABLE documents_fts USING fts5(text, content='documents', content_rowid='id');
+CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
+    INSERT INTO documents_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER documents_fts_delete AFTER DELETE ON documents BEGIN
+    INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+
+def _row_to_document(row: tuple[int, str, str | None, str]) -> Document:
+    document_id, text, date, meta = row
+    return Document(
+        id=document_id,
+        text=text,
+        date=datetime.date.fromisoformat(date) if date else None,
+        meta=json.loads(meta) if meta and meta != "{}" else {},
+    )
+
+
+class DocumentStore:
+    """Id to document. Opened read-only for search, read-write while a build or update writes it."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._connection = connection
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path) -> DocumentStore:
+        """A new, empty store. Durability comes from the collection's atomic rename, not the journal."""
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.executescript(SCHEMA)
+        return cls(connection, path)
+
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = True) -> DocumentStore:
+        if not path.is_file():
+            raise CollectionError(f"{path}: missing")
+        uri = f"file:{path}?mode={'ro' if read_only else 'rw'}"
+        try:
+            connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            connection.execute("SELECT count(*) FROM documents LIMIT 1")
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(f"{path}: not a readable document store: {error}") from None
+        return cls(connection, path)
+
+    def add(self, documents: Sequence[Document]) -> None:
+        rows = [
+            (
+                document.id,
+                document.text,
+                document.date.isoformat() if document.date else None,
+                json.dumps(document.meta, ensure_ascii=False, default=str) if document.meta else "{}",
+            )
+            for document in documents
+        ]
+        try:
+            with self._connection:
+                self._connection.executemany("INSERT INTO documents (id, text, date, meta) VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.IntegrityError:
+            existing = self._existing_ids([row[0] for row in rows])
+            duplicate = existing[0] if existing else _first_repeat([row[0] for row in rows])
+            raise CollectionError(f"duplicate document id {duplicate}") from None
+
+    def _existing_ids(self, ids: Sequence[int]) -> list[int]:
+        return sorted(self.get(ids))
+
+    def remove(self, ids: Iterable[int]) -> None:
+        with self._connection:
+            self._connection.executemany("DELETE FROM documents WHERE id = ?", [(int(i),) for i in ids])
+
+    def get(self, ids: Iterable[int]) -> dict[int, Document]:
+        ids = [int(i) for i in ids]
+        found: dict[int, Document] = {}
+        # SQLite limits the number of bound parameters; 500 is safely below every build's limit.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._connection.execute(f"SELECT id, text, date, meta FROM documents WHERE id IN ({marks})", chunk):
+                found[row[0]] = _row_to_document(row)
+        return found
+
+    def __len__(self) -> int:
+        return self._connection.execute("SELECT count(*) FROM documents").fetchone()[0]
+
+    def finish(self) -> None:
+        """Compact the keyword index once the bulk of a build is in, then flush."""
+        with self._connection:
+            self._connection.execute("INSERT INTO documents_fts(documents_fts) VALUES ('optimize')")
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _first_repeat(ids: Sequence[int]) -> int | None:
+    seen: set[int] = set()
+    for document_id in ids:
+        if document_id in seen:
+            return document_id
+        seen.add(document_id)
+    return None
