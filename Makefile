@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev
 
 .PHONY: demo test bench install clean
 
@@ -10,14 +9,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
-	rm -f $(VENV)/.installed-*
+# The demo needs only the core; tests and benchmarks install every extra ("all").
+$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-install: $(VENV)/.installed-$(EXTRAS)
+$(VENV)/.installed-all: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@ $(VENV)/.installed-core
 
-demo: install
+install: $(VENV)/.installed-all
+
+demo: $(VENV)/.installed-core
 	$(BIN)/semsearch build abcnews-sample -o sample.semsearch
 	$(BIN)/semsearch search sample.semsearch "confronting global challenges"
 	$(BIN)/semsearch search sample.semsearch "desafíos globales"
