@@ -194,12 +194,18 @@ def download_command(name: str, destination: Path, url: str | None) -> None:
     """
     from tqdm import tqdm
 
-    with tqdm(unit="B", unit_scale=True, desc=name, dynamic_ncols=True) as bar:
-        def progress(done: int, total: int | None) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    bars: list[tqdm] = []  # made on the first bytes, so a refused connection prints only its error
 
+    def progress(done: int, total: int | None) -> None:
+        if not bars:
+            bars.append(tqdm(unit="B", unit_scale=True, desc=name, total=total, dynamic_ncols=True))
+        bars[0].update(done - bars[0].n)
+
+    try:
         path = download(name, destination, url=url, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     click.echo(f"saved {path}", err=True)
 
 
