@@ -59,7 +59,7 @@ def test_open_reads_the_manifest_facts(built: Path, fake_encoder: FakeEncoder) -
     with Collection.open(built, encoder=fake_encoder) as collection:
         facts = collection.info()
         assert facts["count"] == 5 and len(collection) == 5
-        assert facts["encoder"] == {"name": "fake-hash", "version": "1", "dim": 64}
+        assert facts["encoder"] == {"name": "fake-hash", "argument": None, "version": "1", "dim": 64}
         assert facts["backend"]["name"] == "usearch"
         assert {"documents.sqlite", "index.usearch"} <= set(facts["files"])
         hits = collection.search("storm on the coast", k=2)
