@@ -115,6 +115,7 @@ def test_list_encoders_shows_dimension_install_state_and_broken_plugins(plugin: 
     rows = {row.name: row for row in list_encoders()}
     assert rows["use-multilingual"].dim == 512 and rows["use-multilingual"].installed
     assert rows["sentence-transformers"].dim is None and rows["sentence-transformers"].usage == "sentence-transformers:NAME_OR_PATH"
+    assert rows["tfhub"].extra == "tfhub" and rows["tfhub"].usage == "tfhub:PATH"
     assert rows["word-hash"].installed and rows["word-hash"].summary.startswith("Hashed words")
     assert not rows["missing-module"].installed and "cannot load" in (rows["missing-module"].problem or "")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,3 +48,15 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     np.maximum(norms, 1e-12, out=norms)
     return vectors / norms
+
+
+def model_fingerprint(directory: Path) -> str:
+    """A short digest of the model's file names and sizes: the same model installed anywhere gives the same one.
+
+    Sizes rather than contents keep opening fast (no hashing of 100 MB of weights); a retrained
+    model of the same shape is the case it misses, and the manifest's argument names the model too.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(f"{path.relative_to(directory).as_posix()}\0{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]

@@ -8,7 +8,6 @@ HF_HUB_OFFLINE=1).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.encoders.base import Encoder, normalise
+from semsearch.encoders.base import Encoder, model_fingerprint, normalise
 from semsearch.encoders.use import available_cpus
 from semsearch.errors import MissingExtraError, SemsearchError
 
@@ -41,18 +40,6 @@ def bundled_model_directory(name: str) -> Path | None:
         return None
     path = Path(next(iter(found.submodule_search_locations))) / directory
     return path if path.is_dir() else None
-
-
-def model_fingerprint(directory: Path) -> str:
-    """A short digest of the model's file names and sizes: the same model installed anywhere gives the same one.
-
-    Sizes rather than contents keep opening fast (no hashing of 100 MB of weights); a retrained
-    model of the same shape is the case it misses, and the manifest's argument names the model too.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        digest.update(f"{path.relative_to(directory).as_posix()}\0{path.stat().st_size}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def quiet_transformers() -> None:
