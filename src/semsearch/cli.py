@@ -202,6 +202,25 @@ def encoders_command(as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for every interface.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes; they share the memory-mapped index. Up to one per core.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+def serve(path: Path, host: str, port: int, workers: int, access_log: bool) -> None:
+    """Serve the collection at PATH over HTTP: a search page at / and a JSON API (docs at /docs).
+
+    \b
+      semsearch serve news.semsearch
+      curl 'http://127.0.0.1:8000/search?q=flood+warning&k=3'
+    """
+    from semsearch.server import serve as run_server
+
+    run_server(path, host=host, port=port, workers=workers, access_log=access_log)
+
+
+@cli.command()
 def datasets() -> None:
     """The data sets semsearch knows: bundled ones build offline, others need `semsearch download`."""
     for dataset in DATASETS.values():

@@ -1,0 +1,36 @@
+"""``semsearch serve``: the HTTP API and the search page, on uvicorn (extra ``server``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from semsearch.errors import MissingExtraError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True) -> None:
+    """Serve the collection at ``path`` until interrupted.
+
+    The collection is opened and verified here first, so a wrong path is one clear error
+    before anything listens. One worker serves that opened collection; several workers each
+    open it again (memory-mapped, so they share one copy of the index in memory).
+    """
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as error:
+        raise MissingExtraError(error.name or "fastapi", "server", "semsearch serve") from None
+    from semsearch.collection import Collection
+    from semsearch.server.app import COLLECTION_VARIABLE, create_app
+
+    collection = Collection.open(path)
+    options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    if workers == 1:
+        uvicorn.run(create_app(collection, close_collection=True), **options)
+        return
+    collection.close()
+    os.environ[COLLECTION_VARIABLE] = str(Path(path).resolve())
+    uvicorn.run("semsearch.server.app:app_from_environment", factory=True, workers=workers, **options)

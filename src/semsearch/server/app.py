@@ -1,0 +1,190 @@
+"""The HTTP API and the search page: a thin FastAPI layer over Collection.
+
+Every request a client can get wrong is answered 422 with a one-line ``message`` saying what
+to fix (beside FastAPI's usual ``detail`` list), so bad input never reaches the search
+thread and never shows up as a server error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from semsearch import __version__
+from semsearch.collection import Collection
+from semsearch.encoders import Encoder
+from semsearch.errors import SemsearchError
+from semsearch.server.batching import SearchBatcher
+
+MAX_K = 1000
+MAX_QUERY_CHARS = 2000
+MAX_BATCH_QUERIES = 100
+# The environment variable through which `semsearch serve --workers N` tells each worker
+# process which collection to open (uvicorn starts workers from an import string).
+COLLECTION_VARIABLE = "SEMSEARCH_SERVE_COLLECTION"
+STATIC = Path(__file__).resolve().parent / "static"
+
+QueryText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+
+
+class HitModel(BaseModel):
+    id: int
+    text: str
+    date: str | None = Field(description="ISO 8601 date, or null when the corpus had none")
+    score: float = Field(description="Cosine similarity to the query: 1 is identical, higher is nearer")
+    meta: dict[str, Any] | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[HitModel]
+
+
+class BatchSearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"queries": ["confronting global challenges", "desafíos globales"], "k": 5}]})
+
+    queries: list[QueryText] = Field(min_length=1, max_length=MAX_BATCH_QUERIES, description=f"1 to {MAX_BATCH_QUERIES} queries")
+    k: int = Field(10, ge=1, le=MAX_K, description="Hits per query")
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[SearchResponse]
+
+
+class HealthResponse(BaseModel):
+    status: str
+    documents: int
+
+
+BODY_EXAMPLE = '{"queries": ["flood warning"], "k": 10}'
+
+
+def describe_errors(errors: Sequence[dict[str, Any]]) -> str:
+    """FastAPI's validation errors as one line a person can act on."""
+    parts = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            parts.append(f"the request body is not valid JSON ({reason}); send an object such as {BODY_EXAMPLE}")
+        elif location == ["body"] and isinstance(error.get("input"), (str, bytes)):
+            parts.append(f"the request body must be a JSON object sent with Content-Type: application/json, such as {BODY_EXAMPLE}")
+        else:
+            field = ".".join(location[1:]) if len(location) > 1 else ".".join(location) or "request"
+            parts.append(f"{field}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def blank_query_error(location: tuple[str | int, ...]) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": location, "msg": "the query is blank; type a few words", "input": ""}])
+
+
+async def validation_error_handler(request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = error.errors()
+    # Without the input: echoing a 2,000-character query back helps nobody.
+    detail = [{key: value for key, value in entry.items() if key != "input"} for entry in errors]
+    return JSONResponse(status_code=422, content={"message": describe_errors(errors), "detail": jsonable_encoder(detail)})
+
+
+def search_error(error: SemsearchError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"message": str(error)})
+
+
+def use_one_thread(encoder: Encoder) -> None:
+    """Encode with one BLAS thread per server process.
+
+    Concurrency comes from requests (batched) and from worker processes, not from BLAS: on a
+    busy 2-core machine a second BLAS thread made one-query encodes sixty times slower. Run
+    ``--workers`` up to the number of cores to use them all.
+    """
+    if hasattr(encoder, "threads"):
+        encoder.threads = 1
+
+
+def create_app(collection: Collection, *, close_collection: bool = False) -> FastAPI:
+    """The application serving ``collection``. The encoder is warmed before the server listens."""
+    use_one_thread(collection.encoder)
+    batcher = SearchBatcher(collection)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        # Loading the encoder's model takes about a second: pay it now, not on the first query.
+        batcher.search_now(["warm up"], 1)
+        try:
+            yield
+        finally:
+            await batcher.stop()
+            if close_collection:
+                collection.close()
+
+    app = FastAPI(
+        title="semsearch",
+        version=__version__,
+        summary="Semantic search over short texts: the headlines nearest in meaning to a query.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/search", response_model=SearchResponse, summary="The k documents nearest in meaning to q")
+    async def search(
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text", examples=["confronting global challenges"])],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
+    ) -> JSONResponse:
+        if not q.strip():
+            raise blank_query_error(("query", "q"))
+        try:
+            [hits] = await batcher.search([q], k)
+        except SemsearchError as error:
+            return search_error(error)
+        return JSONResponse({"query": q, "hits": [hit.to_json() for hit in hits]})
+
+    @app.post("/search", response_model=BatchSearchResponse, summary="Several queries in one request")
+    async def search_batch(body: BatchSearchRequest) -> JSONResponse:
+        for position, text in enumerate(body.queries):
+            if not text.strip():
+                raise blank_query_error(("body", "queries", position))
+        try:
+            results = await batcher.search(body.queries, body.k)
+        except SemsearchError as error:
+            return search_error(error)
+        return JSONResponse({"results": [{"query": text, "hits": [hit.to_json() for hit in hits]} for text, hits in zip(body.queries, results)]})
+
+    @app.get("/info", summary="What the collection holds and what built it")
+    async def info() -> dict[str, Any]:
+        facts = collection.info()
+        facts.pop("path", None)  # where the files live on the server is no client's business
+        return facts
+
+    @app.get("/health", response_model=HealthResponse, summary="Whether the server is up and answering")
+    async def health() -> HealthResponse:
+        return HealthResponse(status="ok", documents=len(collection))
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application factory each worker of `semsearch serve --workers N` calls.
+
+    Each worker opens the collection itself; the index file is memory-mapped read-only, so the
+    operating system keeps one copy of it in memory however many workers there are.
+    """
+    path = os.environ.get(COLLECTION_VARIABLE)
+    if not path:
+        raise SemsearchError(f"set {COLLECTION_VARIABLE} to the collection to serve")
+    return create_app(Collection.open(path, verify=False), close_collection=True)

@@ -1,0 +1,82 @@
+"""Starting and talking to a real `semsearch serve` process on 127.0.0.1, for the API, page and load tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SEMSEARCH = Path(sys.executable).with_name("semsearch")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def request(self, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Answer:
+        """GET ``path``, or POST ``body``; JSON is decoded, other bodies come back as text."""
+        data = body.encode() if isinstance(body, str) else body
+        request = urllib.request.Request(self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, raw, kind = response.status, response.read(), response.headers.get_content_type()
+        except urllib.error.HTTPError as error:
+            status, raw, kind = error.code, error.read(), error.headers.get_content_type()
+        return Answer(status, json.loads(raw) if kind == "application/json" else raw.decode())
+
+    def post_json(self, path: str, value: Any) -> Answer:
+        return self.request(path, json.dumps(value), {"Content-Type": "application/json"})
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(collection_path: Path, log: Path, *extra: str, timeout: float = 120.0) -> RunningServer:
+    port = free_port()
+    command = [str(SEMSEARCH), "serve", str(collection_path), "--host", "127.0.0.1", "--port", str(port), *extra]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = RunningServer(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"semsearch serve exited with status {process.returncode}:\n{server.log_text()}")
+        try:
+            if server.request("/health").status == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"semsearch serve did not answer within {timeout} s:\n{server.log_text()}")
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()

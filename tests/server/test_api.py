@@ -1,0 +1,165 @@
+"""The HTTP API, against a real `semsearch serve` process on 127.0.0.1 and a real collection."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from semsearch.cli import cli
+
+from serving import RunningServer, start_server, stop_server
+
+
+def search_url(query: str, k: int | str = 10) -> str:
+    return "/search?" + urllib.parse.urlencode({"q": query, "k": k})
+
+
+def assert_same_hits(http_hits: list[dict], library_hits: list) -> None:
+    """The server answers what Collection.search answers, in the shape of Hit.to_json."""
+    assert [hit["id"] for hit in http_hits] == [hit.id for hit in library_hits]
+    for http_hit, hit in zip(http_hits, library_hits):
+        expected = hit.to_json()
+        assert http_hit.keys() == expected.keys()
+        assert (http_hit["text"], http_hit["date"]) == (expected["text"], expected["date"])
+        assert http_hit["score"] == pytest.approx(expected["score"], abs=1e-4)
+
+
+def test_search_answers_as_the_library_does(server: RunningServer, small_real_collection) -> None:
+    answer = server.request(search_url("bushfire recovery in canberra", 5))
+    assert answer.status == 200
+    assert answer.body["query"] == "bushfire recovery in canberra"
+    assert answer.body["hits"][0]["text"] == "canberra rebuilds after bushfires"
+    scores = [hit["score"] for hit in answer.body["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    assert_same_hits(answer.body["hits"], small_real_collection.search("bushfire recovery in canberra", k=5))
+
+
+def test_k_defaults_to_ten(server: RunningServer) -> None:
+    assert len(server.request("/search?q=flood").body["hits"]) == 10
+
+
+def test_post_searches_a_batch_in_order(server: RunningServer, small_real_collection) -> None:
+    queries = ["flood warning", "desafíos globales", "cricket world cup"]
+    answer = server.post_json("/search", {"queries": queries, "k": 3})
+    assert answer.status == 200
+    assert [result["query"] for result in answer.body["results"]] == queries
+    for result, query in zip(answer.body["results"], queries):
+        assert_same_hits(result["hits"], small_real_collection.search(query, k=3))
+
+
+def test_concurrent_requests_each_get_their_own_hits(server: RunningServer, small_real_collection) -> None:
+    """Requests arriving together are batched on the server; each must still get its own query's k hits."""
+    texts = [document.text for document in small_real_collection.store.get(range(0, 3000, 75)).values()]
+    work = [(text, 1 + index % 4) for index, text in enumerate(texts)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda item: server.request(search_url(*item)), work))
+    for (text, k), answer in zip(work, answers):
+        assert answer.status == 200
+        assert answer.body["query"] == text
+        assert len(answer.body["hits"]) == k
+        assert answer.body["hits"][0]["text"] == text  # a headline is nearest to itself
+
+
+def test_info_gives_the_manifest_facts(server: RunningServer, small_real_collection) -> None:
+    answer = server.request("/info")
+    assert answer.status == 200
+    assert answer.body["count"] == 3000
+    assert answer.body["encoder"] == small_real_collection.manifest["encoder"]
+    assert answer.body["backend"]["name"] == "usearch"
+    assert "path" not in answer.body
+
+
+def test_health(server: RunningServer) -> None:
+    assert server.request("/health").body == {"status": "ok", "documents": 3000}
+
+
+def test_openapi_docs_describe_the_api(server: RunningServer) -> None:
+    docs = server.request("/docs")
+    assert docs.status == 200 and "swagger" in docs.body.lower()
+    schema = server.request("/openapi.json").body
+    assert {"get", "post"} <= set(schema["paths"]["/search"])
+    assert {"/info", "/health"} <= set(schema["paths"])
+
+
+LONG_QUERY = "flood " * 400  # 2,400 characters
+
+BAD_REQUESTS = [
+    pytest.param(search_url("flood", 0), None, {}, "k: Input should be greater than or equal to 1", id="k-zero"),
+    pytest.param(search_url("flood", 1001), None, {}, "k: Input should be less than or equal to 1000", id="k-too-big"),
+    pytest.param(search_url("flood", "ten"), None, {}, "k: Input should be a valid integer", id="k-not-a-number"),
+    pytest.param("/search?k=3", None, {}, "q: Field required", id="no-query"),
+    pytest.param(search_url(""), None, {}, "q: String should have at least 1 character", id="empty-query"),
+    pytest.param(search_url("   "), None, {}, "q: the query is blank", id="blank-query"),
+    pytest.param(search_url(LONG_QUERY), None, {}, "q: String should have at most 2000 characters", id="long-query"),
+    pytest.param("/search", '{"queries": ["flood", ', {"Content-Type": "application/json"}, "not valid JSON", id="broken-json"),
+    pytest.param("/search", "queries=flood", {"Content-Type": "application/x-www-form-urlencoded"}, "Content-Type: application/json", id="form-body"),
+    pytest.param("/search", '["flood"]', {"Content-Type": "application/json"}, "Input should be a valid dictionary", id="json-list"),
+    pytest.param("/search", '{"queries": []}', {"Content-Type": "application/json"}, "queries: List should have at least 1 item", id="no-queries"),
+    pytest.param("/search", '{"queries": ["flood", " "]}', {"Content-Type": "application/json"}, "queries.1: the query is blank", id="blank-in-batch"),
+    pytest.param("/search", '{"queries": ["flood"], "k": 5000}', {"Content-Type": "application/json"}, "k: Input should be less than or equal to 1000", id="batch-k"),
+    pytest.param("/search", '{"queries": "flood"}', {"Content-Type": "application/json"}, "queries: Input should be a valid list", id="queries-not-list"),
+    pytest.param("/search", '{"query": ["flood"]}', {"Content-Type": "application/json"}, "query: Extra inputs are not permitted", id="misspelt-field"),
+]
+
+
+@pytest.mark.parametrize("path, body, headers, message", BAD_REQUESTS)
+def test_bad_input_is_a_422_that_says_what_to_fix(server: RunningServer, path: str, body: str | None, headers: dict, message: str) -> None:
+    answer = server.request(path, body, headers)
+    assert answer.status == 422
+    assert message in answer.body["message"]
+    assert "\n" not in answer.body["message"]
+    # ...and the server goes on answering, with nothing logged as a server error.
+    assert server.request(search_url("flood warning", 1)).status == 200
+    log = server.log_text()
+    assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_an_oversized_batch_is_refused(server: RunningServer) -> None:
+    answer = server.post_json("/search", {"queries": ["flood"] * 101})
+    assert answer.status == 422
+    assert "queries: List should have at most 100 items" in answer.body["message"]
+
+
+def test_workers_share_the_memory_mapped_index(small_real_collection, tmp_path: Path) -> None:
+    """Two worker processes both answer, and each maps index.usearch instead of reading a copy into memory."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc, which only Linux has")
+    running = start_server(small_real_collection.path, tmp_path / "server.log", "--workers", "2")
+    index_file = str((small_real_collection.path / "index.usearch").resolve())
+    try:
+        deadline = time.monotonic() + 120
+        while len(mapping := _workers_mapping(running.process.pid, index_file)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(mapping) == 2, f"workers mapping {index_file}: {mapping}"
+        answers = [running.request(search_url("flood warning", 2)) for _ in range(6)]
+        assert all(answer.status == 200 and len(answer.body["hits"]) == 2 for answer in answers)
+    finally:
+        stop_server(running)
+
+
+def _workers_mapping(pid: int, path: str) -> list[int]:
+    """uvicorn's worker processes under ``pid`` that have ``path`` memory-mapped."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return [child for child in children if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()
+            and path in Path(f"/proc/{child}/maps").read_text()]
+
+
+def test_serve_refuses_a_path_that_is_not_a_collection(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", str(tmp_path / "missing.semsearch")])
+    assert result.exit_code == 1
+    assert "missing.semsearch" in result.output and "Traceback" not in result.output
+
+
+def test_serve_without_the_server_extra_names_it(monkeypatch: pytest.MonkeyPatch, small_real_collection) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # importing it now fails as if absent
+    result = CliRunner().invoke(cli, ["serve", str(small_real_collection.path)])
+    assert result.exit_code == 1
+    assert "pip install 'semsearch[server]'" in result.output
