@@ -19,6 +19,7 @@ from semsearch.documents import Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE
 from semsearch.encoders import DEFAULT_ENCODER, format_spec, list_encoders
 from semsearch.errors import SemsearchError
+from semsearch.updates import UpdateStats
 
 
 class SemsearchGroup(click.Group):
@@ -96,6 +97,71 @@ def build(source: str, path: Path, backend: str, params: tuple[str, ...], encode
         skipped.append(f"{stats.skipped_bad:,} bad")
     note = f" (skipped {', '.join(skipped)})" if skipped else ""
     click.echo(f"built {path}: {len(collection):,} documents, {collection.index.name} index{note}", err=True)
+
+
+def corpus_options(function: Any) -> Any:
+    """The options that say how to read a corpus file, shared by build and add."""
+    options = [
+        click.option("--format", "corpus_format", type=click.Choice(sorted(set(FORMATS.values()))), help="Corpus format, if the file name does not tell."),
+        click.option("--text-field", help="Column or field holding the text [default: headline_text, text, ...]."),
+        click.option("--date-field", help="Column or field holding the date [default: publish_date, date]."),
+        click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number]."),
+        click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def report_update(path: Path, stats: UpdateStats) -> None:
+    parts = [f"{stats.added:,} added", f"{stats.replaced:,} replaced", f"{stats.removed:,} removed"]
+    note = f"; not in the collection: {', '.join(map(str, stats.not_found))}" if stats.not_found else ""
+    rebuilt = ", index rebuilt" if stats.rebuilt else ""
+    click.echo(f"updated {path}: {', '.join(parts)}{rebuilt}; {stats.count:,} documents{note}", err=True)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("source")
+@corpus_options
+@click.option("--no-replace", is_flag=True, help="Stop with an error, changing nothing, if an id is in the collection already.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the index from the stored vectors, for backends that cannot add (annoy).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def add(path: Path, source: str, corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None,
+        skip_bad_rows: bool, no_replace: bool, rebuild: bool, batch_size: int, quiet: bool) -> None:
+    """Add the documents of SOURCE to the collection at PATH, in place.
+
+    A document whose id is in the collection already replaces the old one (upsert); rows
+    without an id are numbered after the largest id. Readers keep searching meanwhile and
+    see the old contents until the update is complete; an error or a crash changes nothing.
+
+    \b
+      semsearch add news.semsearch todays-headlines.csv
+      semsearch add news.semsearch corrections.jsonl --id-field id
+    """
+    with Collection.open(path, verify=False) as collection:
+        update = collection.add if no_replace else collection.upsert
+        stats = update(
+            source, rebuild=rebuild, batch_size=batch_size, progress=not quiet, format=corpus_format, text_field=text_field,
+            date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows,
+        )
+    report_update(path, stats)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--id", "ids", type=int, multiple=True, required=True, help="Id of a document to remove; repeatable.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the index from the stored vectors, for backends that cannot remove (annoy).")
+def remove(path: Path, ids: tuple[int, ...], rebuild: bool) -> None:
+    """Remove documents by id from the collection at PATH, in place.
+
+    \b
+      semsearch remove news.semsearch --id 17 --id 4242
+    """
+    with Collection.open(path, verify=False) as collection:
+        stats = collection.remove(ids, rebuild=rebuild)
+    report_update(path, stats)
 
 
 def format_hits(query: str, hits: list[Hit]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -18,16 +18,17 @@ from semsearch.atomic import recover_directory, replace_directory, temporary_sib
 from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex, backend_class, create_index
 from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
-from semsearch.documents import Hit
+from semsearch.documents import Document, Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
-from semsearch.manifest import FORMAT_VERSION, MANIFEST, describe_files, read_manifest, verify_files, write_manifest
+from semsearch.manifest import DOCUMENTS_FILE, FORMAT_VERSION, MANIFEST, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
 from semsearch.store import DocumentStore
+from semsearch.updates import UpdateStats, apply_update, data_directory
 from semsearch.vector_file import VectorFileWriter
 
-DOCUMENTS_FILE = "documents.sqlite"
-VECTORS_FILE = "vectors.npy"
+# Opening retries when an update deletes the files of the manifest it read (see updates.py).
+OPEN_ATTEMPTS = 3
 
 
 def _now() -> str:
@@ -123,9 +124,10 @@ class Collection:
             total = corpus.count_rows() if progress else None
             for batch, vectors in embed_documents(corpus, encoder, batch_size=batch_size, total=total, progress=progress):
                 store.add(batch)
-                index.add(np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch)), vectors)
+                batch_ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
+                index.add(batch_ids, vectors)
                 if vector_file is not None:
-                    vector_file.append(vectors)
+                    vector_file.append(vectors, batch_ids)
             store.finish()
             index.save(workspace)
             return len(store)
@@ -145,19 +147,70 @@ class Collection:
         """
         path = Path(path)
         recover_directory(path)
-        manifest = read_manifest(path)
+        for attempt in range(OPEN_ATTEMPTS):
+            manifest = read_manifest(path)
+            try:
+                return cls._open_manifest(path, manifest, encoder, verify, mmap)
+            except CollectionError:
+                # An update may have switched generations and deleted the files this manifest
+                # named between reading it and opening them: read the new one and try again.
+                if attempt == OPEN_ATTEMPTS - 1 or read_manifest(path) == manifest:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _open_manifest(cls, path: Path, manifest: dict[str, Any], encoder: Encoder | str | None, verify: bool, mmap: bool) -> Collection:
         verify_files(path, manifest, checksums=verify)
         built_with = manifest["encoder"]
         encoder = encoder_for_manifest(built_with, str(path), encoder)
         backend = manifest["backend"]
+        data = data_directory(path, manifest)
         try:
-            index = backend_class(backend["name"]).load(path, built_with["dim"], backend["params"], mmap=mmap)
+            index = backend_class(backend["name"]).load(data, built_with["dim"], backend["params"], mmap=mmap)
         except SemsearchError:
             raise
         except Exception as error:  # each library has its own error for a damaged file
             raise CollectionError(f"{path}: the {backend['name']} index cannot be opened: {error}") from None
-        store = DocumentStore.open(path / DOCUMENTS_FILE)
+        store = DocumentStore.open(data / DOCUMENTS_FILE)
         return cls(path, manifest, store, index, encoder)
+
+    def refresh(self) -> bool:
+        """Re-open if an update changed the collection since it was opened; True when it did."""
+        if read_manifest(self.path) == self.manifest:
+            return False
+        fresh = Collection.open(self.path, encoder=self.encoder, verify=False)
+        self.store.close()
+        self.manifest, self.store, self.index = fresh.manifest, fresh.store, fresh.index
+        return True
+
+    # -- updating --
+
+    def add(self, documents: Iterable[Document] | str | Path | Corpus, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+            progress: bool = False, **corpus_options: Any) -> UpdateStats:
+        """Add documents whose ids are new; an id already in the collection is an error and nothing changes.
+
+        ``documents`` is an iterable of Documents or a corpus (a path or a ``Corpus``, read with
+        ``corpus_options``); a corpus without an id column is numbered after the largest id.
+        ``rebuild`` rebuilds the index from the stored vectors, for backends that cannot add.
+        """
+        return self._update(documents, (), replace=False, rebuild=rebuild, batch_size=batch_size, progress=progress, **corpus_options)
+
+    def upsert(self, documents: Iterable[Document] | str | Path | Corpus, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+               progress: bool = False, **corpus_options: Any) -> UpdateStats:
+        """Like ``add``, but a document whose id is in the collection already replaces the old one."""
+        return self._update(documents, (), replace=True, rebuild=rebuild, batch_size=batch_size, progress=progress, **corpus_options)
+
+    def remove(self, ids: Iterable[int], *, rebuild: bool = False) -> UpdateStats:
+        """Remove documents by id; ids not in the collection are reported in ``not_found``."""
+        return self._update((), ids, replace=False, rebuild=rebuild)
+
+    def _update(self, documents: Iterable[Document] | str | Path | Corpus, remove_ids: Iterable[int], **options: Any) -> UpdateStats:
+        corpus_options = {key: options.pop(key) for key in list(options) if key not in ("replace", "rebuild", "batch_size", "progress")}
+        if isinstance(documents, (str, Path)):
+            documents = read_corpus(resolve_source(documents), **corpus_options)
+        stats = apply_update(self.path, self.encoder, documents=documents, remove_ids=remove_ids, **options)
+        self.refresh()
+        return stats
 
     # -- searching --
 

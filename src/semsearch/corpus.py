@@ -123,6 +123,8 @@ class Corpus:
         self.id_field = id_field
         self.skip_bad_rows = skip_bad_rows
         self.limit = limit
+        # Rows without an id are numbered from here: 0 for a build, after the largest id for an update.
+        self.first_id = 0
         self.stats = ReadStats()
         self._line = 0
 
@@ -196,7 +198,7 @@ class Corpus:
 
     def _document_id(self, value: Any) -> int:
         if self.id_field is None and value is None:
-            return self.stats.documents
+            return self.first_id + self.stats.documents
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -204,7 +206,7 @@ class Corpus:
 
     def _txt_rows(self) -> Iterator[Document | None]:
         for line in self._decoded_lines():
-            yield self._make_document(self.stats.documents, line.strip(), None, {}, ("text", "date"))
+            yield self._make_document(self.first_id + self.stats.documents, line.strip(), None, {}, ("text", "date"))
 
     def _delimited_rows(self) -> Iterator[Document | None]:
         delimiter = "," if self.format == "csv" else "\t"

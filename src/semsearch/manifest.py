@@ -12,6 +12,8 @@ from semsearch.errors import CollectionError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+DOCUMENTS_FILE = "documents.sqlite"
+VECTORS_FILE = "vectors.npy"
 
 
 def file_digest(path: Path) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from semsearch.documents import Document
 from semsearch.errors import CollectionError
@@ -56,6 +59,19 @@ class DocumentStore:
         return cls(connection, path)
 
     @classmethod
+    def open_copy(cls, source: Path, path: Path) -> DocumentStore:
+        """A writable copy of a store, for an update; the original stays as readers see it.
+
+        Like ``create``, durability comes from the manifest switch, not the journal: a crash
+        leaves an unreferenced copy that the next update deletes.
+        """
+        shutil.copyfile(source, path)
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        return cls(connection, path)
+
+    @classmethod
     def open(cls, path: Path, *, read_only: bool = True) -> DocumentStore:
         if not path.is_file():
             raise CollectionError(f"{path}: missing")
@@ -81,16 +97,33 @@ class DocumentStore:
             with self._connection:
                 self._connection.executemany("INSERT INTO documents (id, text, date, meta) VALUES (?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError:
-            existing = self._existing_ids([row[0] for row in rows])
+            existing = self.existing([row[0] for row in rows])
             duplicate = existing[0] if existing else _first_repeat([row[0] for row in rows])
             raise CollectionError(f"duplicate document id {duplicate}") from None
-
-    def _existing_ids(self, ids: Sequence[int]) -> list[int]:
-        return sorted(self.get(ids))
 
     def remove(self, ids: Iterable[int]) -> None:
         with self._connection:
             self._connection.executemany("DELETE FROM documents WHERE id = ?", [(int(i),) for i in ids])
+
+    def existing(self, ids: Iterable[int]) -> list[int]:
+        """Those of ``ids`` that are in the store, in ascending order."""
+        ids = [int(i) for i in ids]
+        found: list[int] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.extend(row[0] for row in self._connection.execute(f"SELECT id FROM documents WHERE id IN ({marks})", chunk))
+        return sorted(found)
+
+    def max_id(self) -> int:
+        """The largest id in the store, -1 when empty: new documents without ids are numbered after it."""
+        value = self._connection.execute("SELECT max(id) FROM documents").fetchone()[0]
+        return -1 if value is None else int(value)
+
+    def ids(self) -> np.ndarray:
+        """Every id, ascending, as int64."""
+        rows = self._connection.execute("SELECT id FROM documents ORDER BY id").fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
 
     def get(self, ids: Iterable[int]) -> dict[int, Document]:
         ids = [int(i) for i in ids]

@@ -24,6 +24,9 @@ class VectorIndex(ABC):
     # True when the index holds the full vectors and hands them back with ``vectors``,
     # so the collection need not keep a second copy in vectors.npy.
     keeps_vectors: ClassVar[bool] = False
+    # False when a built index cannot take more vectors or forget some (Annoy): an update
+    # then rebuilds the index from the stored vectors, and only when the caller asks for it.
+    supports_updates: ClassVar[bool] = True
     # Parameters a caller may change per search without rebuilding.
     search_params: ClassVar[tuple[str, ...]] = ()
 

@@ -1,0 +1,242 @@
+"""Change a built collection in place: add, replace and remove documents without a full rebuild.
+
+An update never touches a file that readers may have open. It writes a new generation
+directory (``generation-N/``) holding a changed copy of the document store and of the index,
+then switches to it by replacing manifest.json with ``os.replace``; the manifest names the
+files, so a reader sees the old generation or the new one, never a mix. Files the new
+manifest no longer names are deleted after the switch (open files stay readable on POSIX),
+and whatever a crashed update left behind is deleted by the next one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import chain
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch import __version__
+from semsearch.atomic import fsync_directory, recover_directory
+from semsearch.backends import VectorIndex, backend_class, create_index
+from semsearch.corpus import Corpus
+from semsearch.documents import Document
+from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
+from semsearch.encoders import Encoder
+from semsearch.errors import CollectionError
+from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
+from semsearch.store import DocumentStore
+from semsearch.vector_file import StoredVectors, VectorFileWriter, ids_path
+
+LOCK_FILE = ".update.lock"
+GENERATION_PREFIX = "generation-"
+# Names a build writes at the top of a collection; deleted once a generation directory replaces them.
+BUILD_FILE_PREFIXES = ("documents.sqlite", "vectors.", "index.", "reducer.")
+# Vectors moved at once when an update copies or rebuilds: bounds memory to about this many rows.
+COPY_CHUNK = 20_000
+_ADDED_FILE = ".added.npy"
+
+
+@dataclass
+class UpdateStats:
+    """What an update did, for the CLI to report."""
+
+    added: int = 0
+    replaced: int = 0
+    removed: int = 0
+    not_found: tuple[int, ...] = ()
+    rebuilt: bool = False
+    count: int = 0
+
+
+def data_directory(path: Path, manifest: dict[str, Any]) -> Path:
+    """Where the current files are: the collection itself after a build, ``generation-N`` after updates."""
+    generation = int(manifest.get("generation", 0))
+    return path if generation == 0 else path / f"{GENERATION_PREFIX}{generation}"
+
+
+@contextmanager
+def update_lock(path: Path) -> Iterator[None]:
+    """One update at a time per collection; readers never wait for it."""
+    with open(path / LOCK_FILE, "a+b") as stream:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
+
+
+def remove_unreferenced(path: Path, manifest: dict[str, Any]) -> None:
+    """Delete generation directories and build files the manifest does not name; nothing else."""
+    referenced = {name.split("/", 1)[0] for name in manifest["files"]}
+    for entry in path.iterdir():
+        if entry.name in referenced:
+            continue
+        if entry.is_dir() and entry.name.startswith(GENERATION_PREFIX):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and entry.name.startswith(BUILD_FILE_PREFIXES):
+            entry.unlink(missing_ok=True)
+
+
+def apply_update(
+    path: Path,
+    encoder: Encoder,
+    *,
+    documents: Iterable[Document] = (),
+    remove_ids: Iterable[int] = (),
+    replace: bool = True,
+    rebuild: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = False,
+) -> UpdateStats:
+    """Remove ``remove_ids``, then add ``documents`` (replacing those whose id exists when ``replace``).
+
+    A ``Corpus`` without an id column numbers its documents after the collection's largest id.
+    Any error leaves the collection exactly as it was.
+    """
+    path = Path(path)
+    recover_directory(path)
+    with update_lock(path):
+        manifest = read_manifest(path)
+        verify_files(path, manifest)
+        if manifest["encoder"] != encoder.spec():
+            raise CollectionError(f"{path} was built with encoder {manifest['encoder']}, not {encoder.spec()}")
+        if manifest.get("reducer"):
+            raise CollectionError(f"{path} uses a reducer; updating such a collection is not supported yet: rebuild it")
+        remove_unreferenced(path, manifest)
+        generation = int(manifest.get("generation", 0)) + 1
+        new = path / f"{GENERATION_PREFIX}{generation}"
+        shutil.rmtree(new, ignore_errors=True)
+        new.mkdir()
+        try:
+            stats = _write_generation(
+                data_directory(path, manifest), new, manifest, encoder, documents, remove_ids, replace, rebuild, batch_size, progress
+            )
+            names = sorted(entry.name for entry in new.iterdir())
+            for name in names:
+                with (new / name).open("rb") as stream:
+                    os.fsync(stream.fileno())
+            fsync_directory(new)
+            updated = {
+                **manifest,
+                "generation": generation,
+                "count": stats.count,
+                "semsearch_version": __version__,
+                "updated": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+                "files": describe_files(path, [f"{new.name}/{name}" for name in names]),
+            }
+            write_manifest(path, updated)
+            fsync_directory(path)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        remove_unreferenced(path, updated)
+    return stats
+
+
+def _write_generation(
+    old: Path,
+    new: Path,
+    manifest: dict[str, Any],
+    encoder: Encoder,
+    documents: Iterable[Document],
+    remove_ids: Iterable[int],
+    replace: bool,
+    rebuild: bool,
+    batch_size: int,
+    progress: bool,
+) -> UpdateStats:
+    backend, dim = manifest["backend"], int(manifest["encoder"]["dim"])
+    index = backend_class(backend["name"]).load(old, dim, backend["params"], mmap=False)
+    if not index.supports_updates and not rebuild:
+        raise CollectionError(
+            f"the {index.name} backend cannot add to or remove from a built index; "
+            "pass --rebuild (rebuild=True) to rebuild it from the stored vectors, without embedding again"
+        )
+    stored = StoredVectors(old / VECTORS_FILE) if (old / VECTORS_FILE).is_file() else None
+    in_place = not rebuild
+    stats = UpdateStats(rebuilt=rebuild)
+    store = DocumentStore.open_copy(old / DOCUMENTS_FILE, new / DOCUMENTS_FILE)
+    added_file = None
+    try:
+        old_ids = store.ids() if (stored is not None or rebuild) else None
+        wanted = sorted({int(i) for i in remove_ids})
+        gone = store.existing(wanted)
+        stats.removed = len(gone)
+        stats.not_found = tuple(sorted(set(wanted) - set(gone)))
+        store.remove(gone)
+        if in_place:
+            index.remove(np.asarray(gone, dtype=np.int64))
+        replaced: list[int] = []
+        if isinstance(documents, Corpus):
+            documents.first_id = store.max_id() + 1
+        if stored is not None or rebuild:
+            added_file = VectorFileWriter(new / _ADDED_FILE, dim)
+        seen: set[int] = set()
+        for batch, vectors in embed_documents(documents, encoder, batch_size=batch_size, progress=progress):
+            ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
+            for document_id in ids.tolist():
+                if document_id in seen:
+                    raise CollectionError(f"document id {document_id} appears twice in the documents to add")
+                seen.add(document_id)
+            existing = store.existing(ids)
+            if existing and not replace:
+                raise CollectionError(
+                    f"document id {existing[0]} is in the collection already; upsert (semsearch add) replaces documents"
+                )
+            store.remove(existing)
+            store.add(batch)
+            replaced.extend(existing)
+            if in_place:
+                index.remove(np.asarray(existing, dtype=np.int64))
+                index.add(ids, vectors)
+            if added_file is not None:
+                added_file.append(vectors, ids)
+        stats.replaced = len(replaced)
+        stats.added = len(seen) - len(replaced)
+        if added_file is not None:
+            added_file.close()
+            assert old_ids is not None
+            survivors = old_ids[~np.isin(old_ids, np.asarray(gone + replaced, dtype=np.int64))]
+            added = StoredVectors(new / _ADDED_FILE)
+            rebuilt = create_index(backend["name"], dim, backend["params"]) if rebuild else None
+            writer = VectorFileWriter(new / VECTORS_FILE, dim) if stored is not None else None
+            for chunk_ids, chunk_vectors in chain(_vector_chunks(survivors, stored, index), _vector_chunks(added.ids, added, None)):
+                if rebuilt is not None:
+                    rebuilt.add(chunk_ids, chunk_vectors)
+                if writer is not None:
+                    writer.append(chunk_vectors, chunk_ids)
+            if writer is not None:
+                writer.close()
+            if rebuilt is not None:
+                index = rebuilt
+            del added
+            (new / _ADDED_FILE).unlink()
+            ids_path(new / _ADDED_FILE).unlink()
+        index.save(new)
+        stats.count = len(store)
+    except ValueError as error:  # a backend refusing ids or vectors
+        raise CollectionError(f"{new.parent}: the update cannot be applied: {error}") from None
+    finally:
+        store.close()
+        if added_file is not None:
+            added_file.close()
+    return stats
+
+
+def _vector_chunks(ids: np.ndarray, stored: StoredVectors | None, index: VectorIndex | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The full vectors of ``ids`` in bounded chunks, from a vectors file or from an index that keeps them."""
+    for start in range(0, len(ids), COPY_CHUNK):
+        chunk = ids[start : start + COPY_CHUNK]
+        if stored is not None:
+            yield chunk, stored.vectors(chunk)
+        else:
+            assert index is not None
+            yield chunk, index.vectors(chunk)

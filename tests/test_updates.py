@@ -1,0 +1,201 @@
+"""Collection.add, .upsert and .remove: in place, no full rebuild, and searching sees exactly the new contents."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import Collection, Document
+from semsearch.backends import BACKENDS
+from semsearch.backends.exact import ExactIndex
+from semsearch.errors import CollectionError
+from semsearch.manifest import read_manifest
+
+TEXTS = [
+    "police find body in river",
+    "council approves new budget for roads",
+    "drought hits farmers in the north",
+    "government announces hospital funding",
+    "storm damages homes along the coast",
+    "football club signs young striker",
+    "bushfire threatens town near forest",
+    "school teachers strike over pay",
+    "new railway line opens to passengers",
+    "court hears murder trial evidence",
+]
+
+
+class StaticExactIndex(ExactIndex):
+    """Exact search that, like Annoy, cannot change once built and keeps no vectors of its own."""
+
+    name = "static-exact"
+    keeps_vectors = False
+    supports_updates = False
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("keeps no vectors")
+
+
+@pytest.fixture
+def static_backend(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setitem(BACKENDS, "static-exact", f"{__name__}:StaticExactIndex")
+    return "static-exact"
+
+
+def documents(texts: list[str], first_id: int = 0) -> list[Document]:
+    return [Document(id=first_id + i, text=text, date=datetime.date(2020, 1, 1 + i % 28)) for i, text in enumerate(texts)]
+
+
+def write_corpus(path: Path, rows: list[Document]) -> Path:
+    """A JSONL corpus with ids, texts and dates."""
+    path.write_text("".join(json.dumps({"id": d.id, "text": d.text, "date": d.date.isoformat() if d.date else None}) + "\n" for d in rows))
+    return path
+
+
+def build(tmp_path: Path, encoder, backend: str = "exact", rows: list[Document] | None = None, name: str = "news.semsearch") -> Collection:
+    source = write_corpus(tmp_path / f"{name}.jsonl", documents(TEXTS) if rows is None else rows)
+    return Collection.build(source, tmp_path / name, encoder=encoder, backend=backend)
+
+
+def contents(collection: Collection) -> dict[int, str]:
+    return {i: d.text for i, d in collection.store.get(collection.store.ids()).items()}
+
+
+def ranking(collection: Collection, queries: list[str]) -> list[list[tuple[float, int]]]:
+    """Every document's score for each query, best first, ties by id (insertion order differs between builds)."""
+    return [sorted((-round(hit.score, 5), hit.id) for hit in hits) for hits in collection.search(queries, k=100)]
+
+
+@pytest.mark.parametrize("backend", ["exact", "usearch"])
+def test_add_finds_new_documents_and_keeps_old(tmp_path: Path, fake_encoder, backend: str) -> None:
+    collection = build(tmp_path, fake_encoder, backend)
+    stats = collection.add(documents(["kangaroo escapes from zoo enclosure", "parliament debates climate bill"], first_id=100))
+    assert (stats.added, stats.replaced, stats.removed, stats.count) == (2, 0, 0, 12)
+    assert len(collection) == 12
+    assert collection.search("kangaroo escapes zoo", k=1)[0].id == 100
+    assert collection.search("police find body in river", k=1)[0].id == 0
+    reopened = Collection.open(collection.path, encoder=fake_encoder)
+    assert contents(reopened) == {**dict(enumerate(TEXTS)), 100: "kangaroo escapes from zoo enclosure", 101: "parliament debates climate bill"}
+    assert read_manifest(collection.path)["generation"] == 1
+    assert not (collection.path / "documents.sqlite").exists(), "the build's files are deleted once a generation replaces them"
+
+
+def test_update_gives_what_a_fresh_build_gives(tmp_path: Path, fake_encoder) -> None:
+    """Exact search after add, upsert and remove equals exact search on a collection built with those contents."""
+    extra = ["kangaroo escapes from zoo enclosure", "parliament debates climate bill", "storm floods coastal homes"]
+    collection = build(tmp_path, fake_encoder)
+    collection.add(documents(extra, first_id=10))
+    collection.upsert([Document(id=3, text="hospital waiting lists grow", date=datetime.date(2021, 5, 5))])
+    collection.remove([1, 7, 11])
+    fresh_documents = [
+        Document(id=i, text=t) for i, t in enumerate(TEXTS + extra) if i not in (1, 7, 11)
+    ]
+    fresh_documents = [Document(id=d.id, text="hospital waiting lists grow") if d.id == 3 else d for d in fresh_documents]
+    fresh = build(tmp_path, fake_encoder, rows=fresh_documents, name="fresh.semsearch")
+    assert contents(collection) == contents(fresh)
+    queries = ["storm homes", "hospital", "budget roads", "zoo", "strike pay", "climate"]
+    assert ranking(Collection.open(collection.path, encoder=fake_encoder), queries) == ranking(fresh, queries)
+
+
+def test_add_of_an_existing_id_changes_nothing(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder, "usearch")
+    before = read_manifest(collection.path)
+    with pytest.raises(CollectionError, match="document id 4 is in the collection already"):
+        collection.add(documents(["a new text"], first_id=10) + documents(["x"], first_id=4))
+    assert read_manifest(collection.path) == before
+    assert sorted(p.name for p in collection.path.iterdir()) == sorted([*before["files"], "manifest.json", ".update.lock"])
+    assert contents(Collection.open(collection.path, encoder=fake_encoder)) == dict(enumerate(TEXTS))
+
+
+def test_repeated_id_in_the_input_is_an_error(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder)
+    with pytest.raises(CollectionError, match="id 50 appears twice"):
+        collection.upsert([Document(id=50, text="one"), Document(id=50, text="two")])
+    assert len(Collection.open(collection.path, encoder=fake_encoder)) == len(TEXTS)
+
+
+@pytest.mark.parametrize("backend", ["exact", "usearch"])
+def test_upsert_replaces_the_text_and_its_vector(tmp_path: Path, fake_encoder, backend: str) -> None:
+    collection = build(tmp_path, fake_encoder, backend)
+    stats = collection.upsert([Document(id=2, text="kangaroo escapes from zoo enclosure"), Document(id=20, text="brand new headline")])
+    assert (stats.added, stats.replaced) == (1, 1)
+    assert len(collection) == len(TEXTS) + 1
+    hit = collection.search("kangaroo escapes zoo", k=1)[0]
+    assert (hit.id, hit.text) == (2, "kangaroo escapes from zoo enclosure")
+    old_text_hits = collection.search("drought hits farmers in the north", k=len(TEXTS) + 1)
+    assert [h.score for h in old_text_hits if h.id == 2][0] < 0.5, "the old vector is gone with the old text"
+
+
+@pytest.mark.parametrize("backend", ["exact", "usearch"])
+def test_remove_forgets_documents(tmp_path: Path, fake_encoder, backend: str) -> None:
+    collection = build(tmp_path, fake_encoder, backend)
+    stats = collection.remove([0, 5, 999])
+    assert (stats.removed, stats.not_found, stats.count) == (2, (999,), 8)
+    found = {hit.id for hit in collection.search(TEXTS, k=len(TEXTS))[0]}
+    assert found == set(range(len(TEXTS))) - {0, 5}
+    assert collection.search("police find body in river", k=1)[0].score < 0.5
+
+
+def test_add_from_a_file_numbers_after_the_largest_id(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder)
+    source = tmp_path / "more.csv"
+    source.write_text("publish_date,headline_text\n20210102,kangaroo escapes from zoo\n20210103,parliament debates climate bill\n")
+    stats = collection.upsert(source)
+    assert stats.added == 2
+    assert contents(collection)[10] == "kangaroo escapes from zoo"
+    assert collection.store.get([11])[11].date == datetime.date(2021, 1, 3)
+
+
+def test_old_generation_is_deleted_after_the_next_switch(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder)
+    collection.add(documents(["one more"], first_id=50))
+    collection.add(documents(["and another"], first_id=51))
+    names = sorted(p.name for p in collection.path.iterdir())
+    assert names == [".update.lock", "generation-2", "manifest.json"]
+    assert json.loads((collection.path / "manifest.json").read_text())["count"] == 12
+
+
+def test_a_reader_opened_before_an_update_keeps_its_state_until_refresh(tmp_path: Path, fake_encoder) -> None:
+    writer = build(tmp_path, fake_encoder, "usearch")
+    reader = Collection.open(writer.path, encoder=fake_encoder)
+    writer.remove([0])
+    writer.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30))
+    assert reader.search("police find body in river", k=1)[0].id == 0, "old files stay readable after deletion"
+    assert len(reader) == len(TEXTS)
+    assert reader.refresh() is True
+    assert reader.search("kangaroo escapes zoo", k=1)[0].id == 30
+    assert 0 not in {hit.id for hit in reader.search("police find body in river", k=5)}
+    assert reader.refresh() is False
+
+
+def test_backend_that_cannot_update_needs_rebuild(tmp_path: Path, fake_encoder, static_backend: str) -> None:
+    collection = build(tmp_path, fake_encoder, static_backend)
+    assert (collection.path / "vectors.npy").is_file()
+    before = read_manifest(collection.path)
+    with pytest.raises(CollectionError, match="cannot add to or remove from a built index; pass --rebuild"):
+        collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30))
+    assert read_manifest(collection.path) == before
+    stats = collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30), rebuild=True)
+    assert stats.rebuilt and stats.count == len(TEXTS) + 1
+    stats = collection.remove([1, 2], rebuild=True)
+    assert stats.count == len(TEXTS) - 1
+    stored = np.load(collection.path / "generation-2" / "vectors.ids.npy")
+    assert sorted(stored.tolist()) == sorted(set(range(len(TEXTS))) - {1, 2} | {30})
+    vectors = np.load(collection.path / "generation-2" / "vectors.npy")
+    texts = contents(collection)
+    expected = fake_encoder.encode([texts[int(i)] for i in stored])
+    np.testing.assert_allclose(vectors.astype(np.float32), expected, atol=1e-3)
+    assert collection.search("kangaroo escapes zoo", k=1)[0].id == 30
+
+
+@pytest.mark.parametrize("backend", ["exact", "usearch", "static-exact"])
+def test_removing_every_document_then_adding_again(tmp_path: Path, fake_encoder, static_backend: str, backend: str) -> None:
+    collection = build(tmp_path, fake_encoder, backend)
+    assert collection.remove(range(len(TEXTS)), rebuild=backend == static_backend).count == 0
+    assert collection.search("police", k=3) == []
+    collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=0), rebuild=backend == static_backend)
+    assert [hit.id for hit in collection.search("kangaroo", k=3)] == [0]
