@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import semsearch.collection
+import semsearch.encoders
 from semsearch import Collection
 from semsearch.cli import cli
 
@@ -17,8 +17,12 @@ HEADLINES = "publish_date,headline_text\n20200101,police find body in river\n202
 @pytest.fixture
 def collection_path(tmp_path: Path, fake_encoder, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A collection the CLI can open: its encoder name resolves to the fake encoder."""
-    real_get_encoder = semsearch.collection.get_encoder
-    monkeypatch.setattr(semsearch.collection, "get_encoder", lambda name: fake_encoder if name == fake_encoder.name else real_get_encoder(name))
+    real_get_encoder = semsearch.encoders.get_encoder
+
+    def get_encoder(spec: str, argument: str | None = None):
+        return fake_encoder if spec == fake_encoder.name else real_get_encoder(spec, argument)
+
+    monkeypatch.setattr(semsearch.encoders, "get_encoder", get_encoder)
     source = tmp_path / "headlines.csv"
     source.write_text(HEADLINES)
     path = tmp_path / "news.semsearch"

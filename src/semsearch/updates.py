@@ -29,7 +29,7 @@ from semsearch.backends import VectorIndex, backend_class, create_index
 from semsearch.corpus import Corpus
 from semsearch.documents import Document
 from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
-from semsearch.encoders import Encoder
+from semsearch.encoders import Encoder, check_same_encoder
 from semsearch.errors import CollectionError
 from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
 from semsearch.store import DocumentStore
@@ -106,8 +106,7 @@ def apply_update(
     with update_lock(path):
         manifest = read_manifest(path)
         verify_files(path, manifest)
-        if manifest["encoder"] != encoder.spec():
-            raise CollectionError(f"{path} was built with encoder {manifest['encoder']}, not {encoder.spec()}")
+        check_same_encoder(manifest["encoder"], encoder, str(path))
         if manifest.get("reducer"):
             raise CollectionError(f"{path} uses a reducer; updating such a collection is not supported yet: rebuild it")
         remove_unreferenced(path, manifest)
