@@ -1,0 +1,229 @@
+"""Read the original tutorial's embedding files: TFRecord files of tf.train.Example records with a
+``text`` (bytes) and an ``embedding`` (floats) feature, as its Beam pipeline wrote them
+(``emb-00000-of-00004.tfrecords``), without TensorFlow.
+
+A TFRecord file is a sequence of records, each framed as: length (uint64, little-endian), the
+masked CRC-32C of those 8 bytes, the record, the masked CRC-32C of the record. Both checksums are
+verified, so a truncated or damaged file is an error that names the file and the record, never a
+silently wrong index. tf.train.Example is a small protobuf message, decoded here from the wire format.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import gzip
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from semsearch.corpus import parse_date
+from semsearch.documents import Document
+from semsearch.errors import CorpusError
+
+SUFFIXES = (".tfrecord", ".tfrecords")
+_LENGTH = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
+_MASK_DELTA = 0xA282EAD8
+
+Feature = list[bytes] | np.ndarray  # bytes_list values, or a float32/int64 array
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: CRC-32C, rotated right by 15 bits and offset, so a CRC of CRCs is not trivial."""
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.suffix.lower() == ".gz":  # Beam's WriteToTFRecord with compression GZIP
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def read_records(path: Path) -> Iterator[bytes]:
+    """The records of one TFRecord file, checksums verified."""
+    with _open(path) as stream:
+        number = 0
+        while header := stream.read(_LENGTH.size):
+            number += 1
+            where = f"{path}, record {number}"
+            if len(header) < _LENGTH.size or len(crc := stream.read(_CRC.size)) < _CRC.size:
+                raise CorpusError(f"{where}: the file ends inside a record header; it is truncated")
+            if masked_crc32c(header) != _CRC.unpack(crc)[0]:
+                raise CorpusError(f"{where}: the length's checksum does not match; not a TFRecord file, or damaged")
+            (length,) = _LENGTH.unpack(header)
+            data = stream.read(length)
+            crc = stream.read(_CRC.size)
+            if len(data) < length or len(crc) < _CRC.size:
+                raise CorpusError(f"{where}: the file ends inside the record; it is truncated")
+            if masked_crc32c(data) != _CRC.unpack(crc)[0]:
+                raise CorpusError(f"{where}: the record's checksum does not match; the file is damaged")
+            yield data
+
+
+# -- protobuf wire format, just enough for tf.train.Example --
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if position >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, position
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
+    """(field number, wire type, value) of one message: an int for varints, bytes for the rest."""
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, position = _varint(data, position)
+        elif wire_type == 1:
+            value, position = data[position : position + 8], position + 8
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            value, position = data[position : position + length], position + length
+        elif wire_type == 5:
+            value, position = data[position : position + 4], position + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire_type}")
+        if position > len(data):
+            raise ValueError("truncated field")
+        yield number, wire_type, value
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _feature(data: bytes) -> Feature:
+    """A tf.train.Feature: oneof bytes_list (1), float_list (2), int64_list (3); each a repeated field 1."""
+    for kind, _, payload in _fields(data):
+        if kind == 1:
+            return [value for number, _, value in _fields(payload) if number == 1]
+        if kind == 2:  # packed (wire type 2) as TensorFlow writes it, or one fixed32 per value
+            chunks = [value for number, _, value in _fields(payload) if number == 1]
+            return np.frombuffer(b"".join(chunks), dtype="<f4").astype(np.float32)
+        if kind == 3:
+            values: list[int] = []
+            for number, wire_type, value in _fields(payload):
+                if number != 1:
+                    continue
+                if wire_type == 2:
+                    position = 0
+                    while position < len(value):
+                        item, position = _varint(value, position)
+                        values.append(_signed64(item))
+                else:
+                    values.append(_signed64(value))
+            return np.array(values, dtype=np.int64)
+    return []
+
+
+def parse_example(data: bytes) -> dict[str, Feature]:
+    """tf.train.Example{features: Features{feature: map<string, Feature>}} as a dict of feature name to values."""
+    features: dict[str, Feature] = {}
+    for number, _, features_message in _fields(data):
+        if number != 1:
+            continue
+        for entry_number, _, entry in _fields(features_message):
+            if entry_number != 1:
+                continue
+            key, value = b"", b""
+            for field, _, payload in _fields(entry):
+                if field == 1:
+                    key = payload
+                elif field == 2:
+                    value = payload
+            features[key.decode("utf-8")] = _feature(value)
+    return features
+
+
+# -- the tutorial's files --
+
+
+def expand_paths(patterns: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Files named directly or by a glob (``'emb-*.tfrecords'``), sorted, so shards come in order."""
+    if isinstance(patterns, (str, Path)):
+        patterns = [patterns]
+    paths: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(str(pattern)))
+        if not matches:
+            raise CorpusError(f"{pattern}: no such file")
+        paths.extend(Path(match) for match in matches)
+    return paths
+
+
+def _text(values: Feature, where: str, name: str) -> str:
+    if not isinstance(values, list) or len(values) != 1:
+        raise CorpusError(f"{where}: feature {name!r} should hold one bytes value")
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorpusError(f"{where}: feature {name!r}: byte {values[0][error.start]:#04x} is not UTF-8") from None
+
+
+def read_embedding_tfrecords(
+    patterns: str | Path | Iterable[str | Path],
+    *,
+    text_feature: str = "text",
+    embedding_feature: str = "embedding",
+    id_feature: str = "id",
+    date_feature: str = "date",
+) -> Iterator[tuple[Document, np.ndarray]]:
+    """Each record's document and its embedding (float32, as stored), file after file.
+
+    Ids are the ``id`` feature (int64) when records have one, else the record's number across all
+    files from 0. A ``date`` feature (bytes, YYYY-MM-DD or YYYYMMDD) is kept when present. Every
+    embedding must have the dimension of the first.
+    """
+    number = 0
+    dim: int | None = None
+    for path in expand_paths(patterns):
+        for index, record in enumerate(read_records(path), start=1):
+            where = f"{path}, record {index}"
+            try:
+                features = parse_example(record)
+            except (ValueError, UnicodeDecodeError) as error:
+                raise CorpusError(f"{where}: not a tf.train.Example: {error}") from None
+            for name in (text_feature, embedding_feature):
+                if name not in features:
+                    raise CorpusError(f"{where}: no feature {name!r}; the record has {', '.join(sorted(features)) or 'none'}")
+            vector = features[embedding_feature]
+            if not isinstance(vector, np.ndarray) or vector.dtype != np.float32:
+                raise CorpusError(f"{where}: feature {embedding_feature!r} should be a float_list")
+            if dim is None:
+                dim = len(vector)
+            elif len(vector) != dim:
+                raise CorpusError(f"{where}: feature {embedding_feature!r} has {len(vector)} values, earlier records {dim}")
+            document_id = number
+            if id_feature in features:
+                ids = features[id_feature]
+                if not isinstance(ids, np.ndarray) or ids.dtype != np.int64 or len(ids) != 1:
+                    raise CorpusError(f"{where}: feature {id_feature!r} should hold one int64")
+                document_id = int(ids[0])
+            date: datetime.date | None = None
+            if date_feature in features:
+                try:
+                    date = parse_date(_text(features[date_feature], where, date_feature))
+                except ValueError as error:
+                    raise CorpusError(f"{where}: feature {date_feature!r}: {error}") from None
+            text = _text(features[text_feature], where, text_feature)
+            number += 1
+            yield Document(id=document_id, text=text, date=date), vector
