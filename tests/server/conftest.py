@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed: pip install 'semsearch[server]'")
 pytest.importorskip("uvicorn", reason="the server extra is not installed: pip install 'semsearch[server]'")
 
-from serving import RunningServer, start_server, stop_server  # noqa: E402
+from semsearch.server.launch import RunningServer, start_server, stop_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

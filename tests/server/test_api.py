@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from semsearch.cli import cli
 
-from serving import RunningServer, start_server, stop_server
+from semsearch.server.launch import RunningServer, start_server, stop_server
 
 
 def search_url(query: str, k: int | str = 10) -> str:

@@ -1,9 +1,11 @@
-"""Starting and talking to a real `semsearch serve` process on 127.0.0.1, for the API, page and load tests."""
+"""Run `semsearch serve` as a child process on 127.0.0.1 and talk to it: for the API and page
+tests, the load test and the screenshot script, which all need a real server and its real start."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SEMSEARCH = Path(sys.executable).with_name("semsearch")
+# The `semsearch` command, run by the Python running this (whether or not its scripts are on PATH).
+SEMSEARCH = [sys.executable, "-c", "from semsearch.cli import main; main()"]
 
 
 def free_port() -> int:
+    """A port nothing listens on now (another process could take it before the server does)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -34,6 +38,7 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    started_in: float = 0.0  # seconds from starting the process to its first answer
 
     def request(self, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Answer:
         """GET ``path``, or POST ``body``; JSON is decoded, other bodies come back as text."""
@@ -53,28 +58,30 @@ class RunningServer:
         return self.log.read_text(errors="replace")
 
 
-def start_server(collection_path: Path, log: Path, *extra: str, timeout: float = 120.0) -> RunningServer:
+def start_server(collection_path: Path, log: Path, *extra: str, ready_path: str = "/health", timeout: float = 120.0) -> RunningServer:
+    """Start `semsearch serve` on a free port and return once ``ready_path`` answers 200."""
     port = free_port()
-    command = [str(SEMSEARCH), "serve", str(collection_path), "--host", "127.0.0.1", "--port", str(port), *extra]
+    command = [*SEMSEARCH, "serve", str(collection_path), "--host", "127.0.0.1", "--port", str(port), *extra]
+    started = time.perf_counter()
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     server = RunningServer(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.perf_counter() - started < timeout:
         if process.poll() is not None:
             raise RuntimeError(f"semsearch serve exited with status {process.returncode}:\n{server.log_text()}")
         try:
-            if server.request("/health").status == 200:
+            if server.request(ready_path).status == 200:
+                server.started_in = time.perf_counter() - started
                 return server
         except OSError:
-            pass
-        time.sleep(0.1)
+            time.sleep(0.02)
     stop_server(server)
     raise RuntimeError(f"semsearch serve did not answer within {timeout} s:\n{server.log_text()}")
 
 
 def stop_server(server: RunningServer) -> None:
-    server.process.terminate()
+    """Stop the server as Ctrl-C would, and wait for it to finish."""
+    server.process.send_signal(signal.SIGINT)
     try:
         server.process.wait(timeout=20)
     except subprocess.TimeoutExpired:

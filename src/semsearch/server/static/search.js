@@ -1,0 +1,123 @@
+// The search page: results as you type, from the JSON API beside it. No framework, no build step.
+"use strict";
+
+const DEBOUNCE_MS = 200; // long enough to skip the keystrokes in between, short enough to feel instant
+const HITS = 10;
+
+const input = document.getElementById("query");
+const form = document.getElementById("search-form");
+const statusLine = document.getElementById("status");
+const results = document.getElementById("results");
+const about = document.getElementById("about");
+
+let timer = null;
+let inFlight = null; // the AbortController of the request whose answer we still want
+let latest = 0; // answers to older requests are dropped, whatever order they arrive in
+
+function showStatus(message, kind = "") {
+  statusLine.textContent = message;
+  statusLine.className = kind;
+}
+
+function renderHits(hits) {
+  const items = hits.map((hit) => {
+    const item = document.createElement("li");
+    item.className = "hit";
+    const score = document.createElement("span");
+    score.className = "score";
+    score.title = "cosine similarity to the query";
+    score.textContent = hit.score.toFixed(3);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = hit.text;
+    item.append(score, text);
+    if (hit.date) {
+      const date = document.createElement("time");
+      date.dateTime = hit.date;
+      date.textContent = hit.date;
+      item.append(date);
+    }
+    return item;
+  });
+  results.replaceChildren(...items);
+}
+
+function remember(query) {
+  const url = new URL(window.location.href);
+  if (query) url.searchParams.set("q", query);
+  else url.searchParams.delete("q");
+  window.history.replaceState(null, "", url);
+}
+
+async function search() {
+  clearTimeout(timer);
+  const query = input.value;
+  remember(query.trim() ? query : "");
+  if (inFlight) inFlight.abort();
+  if (!query.trim()) {
+    inFlight = null;
+    results.replaceChildren();
+    showStatus("");
+    return;
+  }
+  const ticket = ++latest;
+  inFlight = new AbortController();
+  showStatus("Searching…");
+  let response;
+  let body = null;
+  try {
+    response = await fetch(`search?${new URLSearchParams({ q: query, k: HITS })}`, { signal: inFlight.signal });
+    body = await response.json().catch(() => null);
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    if (ticket !== latest) return;
+    results.replaceChildren();
+    showStatus("Cannot reach the server. Is `semsearch serve` still running?", "error");
+    return;
+  }
+  if (ticket !== latest) return;
+  if (!response.ok) {
+    results.replaceChildren();
+    const reason = body && body.message ? body.message : `${response.status} ${response.statusText}`;
+    showStatus(response.status === 422 ? reason : `The server failed to answer: ${reason}`, "error");
+    return;
+  }
+  renderHits(body.hits);
+  showStatus(body.hits.length ? `${body.hits.length} nearest headlines` : `Nothing matches “${query}”.`);
+}
+
+function searchSoon() {
+  clearTimeout(timer);
+  timer = setTimeout(search, DEBOUNCE_MS);
+}
+
+async function describeCollection() {
+  try {
+    const response = await fetch("info");
+    if (!response.ok) return;
+    const info = await response.json();
+    about.textContent = `${info.count.toLocaleString("en")} documents, searched by meaning (${info.encoder.name} encoder, ${info.backend.name} index).`;
+  } catch {
+    // The search itself reports an unreachable server; the description can stay as it is.
+  }
+}
+
+input.addEventListener("input", searchSoon);
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  search();
+});
+for (const example of document.querySelectorAll(".example")) {
+  example.addEventListener("click", () => {
+    input.value = example.textContent.trim();
+    input.focus();
+    search();
+  });
+}
+
+describeCollection();
+const initial = new URLSearchParams(window.location.search).get("q");
+if (initial) {
+  input.value = initial;
+  search();
+}
