@@ -23,3 +23,13 @@ class MissingExtraError(SemsearchError):
         )
         self.package = package
         self.extra = extra
+
+
+def import_optional(module: str, package: str, extra: str, purpose: str):  # noqa: ANN201 - returns a module
+    """Import an optional dependency, or raise MissingExtraError naming the extra that installs it."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ImportError:
+        raise MissingExtraError(package, extra, purpose) from None

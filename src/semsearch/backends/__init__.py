@@ -12,7 +12,10 @@ DEFAULT_BACKEND = "usearch"
 
 # name -> "module:class"; a backend's library is imported only when the backend is chosen.
 BACKENDS: dict[str, str] = {
+    "annoy": "semsearch.backends.annoy:AnnoyIndex",
     "exact": "semsearch.backends.exact:ExactIndex",
+    "faiss": "semsearch.backends.faiss:FaissIndex",
+    "hnswlib": "semsearch.backends.hnswlib:HnswlibIndex",
     "usearch": "semsearch.backends.usearch:UsearchIndex",
 }
 

@@ -33,6 +33,9 @@ class VectorIndex(ABC):
     def __init__(self, dim: int, **params: Any) -> None:
         self.dim = dim
         self.params: dict[str, Any] = params
+        # Threads a library may use to add and search; None leaves it the library's choice (all cores).
+        # Not a parameter of the index, so not in ``params``: the benchmark sets 1 to measure one core.
+        self.threads: int | None = None
 
     @property
     def file_name(self) -> str:
@@ -66,11 +69,38 @@ class VectorIndex(ABC):
         """The stored vectors of ``ids``; only for backends with ``keeps_vectors``."""
         raise NotImplementedError(f"the {self.name} backend does not keep full vectors")
 
+    def search_param(self, params: dict[str, Any], name: str) -> Any:
+        """A search-time parameter: the caller's value for this search, else the one the index was built with."""
+        return params.get(name, self.params[name])
+
     def check_search_params(self, params: dict[str, Any]) -> None:
         unknown = sorted(set(params) - set(self.search_params))
         if unknown:
             allowed = ", ".join(self.search_params) or "none"
             raise ValueError(f"the {self.name} backend has no search parameter {', '.join(unknown)}; it takes: {allowed}")
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """A .npy file beside an index (ids, vectors), never pickled."""
+    with open(path, "wb") as stream:
+        np.save(stream, array, allow_pickle=False)
+
+
+def load_array(path: Path, *, mmap: bool = False) -> np.ndarray:
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def padded_results(rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and scores for ``rows`` searches, filled with "nothing found" (-1, -inf) for a backend to overwrite."""
+    return np.full((rows, k), MISSING_ID, dtype=np.int64), np.full((rows, k), -np.inf, dtype=np.float32)
+
+
+def as_ids(ids: np.ndarray) -> np.ndarray:
+    """Ids as a one-dimensional int64 array, refusing negative ones (-1 means "nothing found")."""
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    if len(ids) and ids.min() < 0:
+        raise ValueError(f"ids must be non-negative integers, got {int(ids.min())}")
+    return ids
 
 
 def as_queries(queries: np.ndarray, dim: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries
+from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries, load_array, save_array
 
 # Queries scored at once: bounds the (block, n) score matrix to about block * n * 4 bytes.
 QUERY_BLOCK = 64
@@ -73,16 +73,13 @@ class ExactIndex(VectorIndex):
 
     def save(self, directory: Path) -> list[str]:
         ids_name = f"{self.file_name}.ids"
-        with open(directory / self.file_name, "wb") as stream:
-            np.save(stream, self._vectors, allow_pickle=False)
-        with open(directory / ids_name, "wb") as stream:
-            np.save(stream, self._ids, allow_pickle=False)
+        save_array(directory / self.file_name, self._vectors)
+        save_array(directory / ids_name, self._ids)
         return [self.file_name, ids_name]
 
     @classmethod
     def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> ExactIndex:
         index = cls(dim, **params)
-        mode = "r" if mmap else None
-        index._vectors = np.load(directory / index.file_name, mmap_mode=mode, allow_pickle=False)
-        index._ids = np.load(directory / f"{index.file_name}.ids", allow_pickle=False)
+        index._vectors = load_array(directory / index.file_name, mmap=mmap)
+        index._ids = load_array(directory / f"{index.file_name}.ids")
         return index

@@ -6,14 +6,34 @@ in recall, and hands them back, so a collection needs no separate vectors.npy.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries
+from semsearch.backends.base import VectorIndex, as_ids, as_queries, padded_results
 
 DEFAULTS: dict[str, Any] = {"dtype": "f16", "connectivity": 16, "expansion_add": 128, "expansion_search": 64}
+
+
+@cache
+def _load_cxx_runtime_first() -> None:
+    """Load the system's C++ runtime before usearch's compiled module.
+
+    That module carries a static copy of the C++ runtime and exports its locale facet ids as
+    GNU unique symbols, which then win for every library loaded later in the process: faiss's
+    index_factory crashed (a segfault in std::regex) whenever usearch had been imported first.
+    With the system's runtime loaded globally first, its symbols are the ones everybody binds to.
+    """
+    name = ctypes.util.find_library("stdc++")
+    if name:
+        try:
+            ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+        except OSError:
+            pass
 
 
 class UsearchIndex(VectorIndex):
@@ -23,6 +43,7 @@ class UsearchIndex(VectorIndex):
 
     def __init__(self, dim: int, **params: Any) -> None:
         super().__init__(dim, **{**DEFAULTS, **params})
+        _load_cxx_runtime_first()
         from usearch.index import Index
 
         self._index = Index(
@@ -41,23 +62,22 @@ class UsearchIndex(VectorIndex):
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if self._read_only:
             raise ValueError("this usearch index is memory-mapped read-only; load it with mmap=False to change it")
-        self._index.add(np.asarray(ids, dtype=np.uint64), as_queries(vectors, self.dim))
+        self._index.add(as_ids(ids).astype(np.uint64), as_queries(vectors, self.dim), threads=self.threads or 0)
 
     def remove(self, ids: np.ndarray) -> None:
         if self._read_only:
             raise ValueError("this usearch index is memory-mapped read-only; load it with mmap=False to change it")
-        self._index.remove(np.asarray(ids, dtype=np.uint64))
+        self._index.remove(as_ids(ids).astype(np.uint64))
 
     def search(self, queries: np.ndarray, k: int, **params: Any) -> tuple[np.ndarray, np.ndarray]:
         self.check_search_params(params)
         queries = as_queries(queries, self.dim)
-        self._index.expansion_search = int(params.get("expansion_search", self.params["expansion_search"]))
-        matches = self._index.search(queries, k)
+        self._index.expansion_search = int(self.search_param(params, "expansion_search"))
+        matches = self._index.search(queries, k, threads=self.threads or 0)
         keys = np.atleast_2d(matches.keys).astype(np.int64)
         distances = np.atleast_2d(matches.distances)
         counts = np.atleast_1d(getattr(matches, "counts", len(matches.keys)))
-        ids = np.full((len(queries), k), MISSING_ID, dtype=np.int64)
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids, scores = padded_results(len(queries), k)
         found = np.arange(keys.shape[1])[None, :] < counts[:, None]
         ids[:, : keys.shape[1]][found] = keys[found]
         scores[:, : keys.shape[1]][found] = 1.0 - distances[found]

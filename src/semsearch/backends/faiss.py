@@ -1,0 +1,156 @@
+"""faiss: any index_factory string (``IVF4096,Flat``, ``IVF4096,SQ8``, ``HNSW32``, ``IVF4096,PQ64``...).
+
+Indexes that must be trained (IVF, PQ, SQ) buffer the first ``train_size`` vectors added,
+train on them, then index them and everything after; a build that adds fewer trains on
+what it has when it is saved or first searched. Inner product on L2-normalised vectors,
+so a score is a cosine similarity (approximate, for quantised codes). IVF indexes are
+opened memory-mapped and read-only; faiss reads the others into memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch.backends.base import MISSING_ID, VectorIndex, as_ids, as_queries
+from semsearch.errors import SemsearchError, import_optional
+
+DEFAULTS: dict[str, Any] = {"index": "IVF1024,Flat", "train_size": 200_000}
+# Search-time parameters faiss's ParameterSpace knows, with their defaults; an index takes the ones that apply to it.
+SEARCH_DEFAULTS: dict[str, int] = {"nprobe": 32, "efSearch": 64}
+
+
+def _faiss() -> Any:
+    return import_optional("faiss", "faiss-cpu", "faiss", "The faiss backend")
+
+
+class FaissIndex(VectorIndex):
+    name = "faiss"
+    keeps_vectors = False
+    search_params = tuple(SEARCH_DEFAULTS)
+
+    def __init__(self, dim: int, **params: Any) -> None:
+        super().__init__(dim, **{**DEFAULTS, **params})
+        faiss = _faiss()
+        self._faiss = faiss
+        try:
+            index = faiss.index_factory(dim, str(self.params["index"]), faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as error:
+            raise SemsearchError(f"faiss cannot make an index from {self.params['index']!r}: {_first_line(error)}") from None
+        # IVF indexes keep ids themselves; the others need a map from their positions to our ids.
+        self._index = index if faiss.try_extract_index_ivf(index) is not None else faiss.IndexIDMap2(index)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._read_only = False
+        self._settle_search_params(params)
+
+    def _settle_search_params(self, given: dict[str, Any]) -> None:
+        """Keep the search parameters this kind of index has; refuse one given for a kind that has not."""
+        space = self._faiss.ParameterSpace()
+        applicable = []
+        for name, default in SEARCH_DEFAULTS.items():
+            value = int(self.params.get(name, default))
+            try:
+                space.set_index_parameter(self._index, name, value)
+            except RuntimeError:
+                if name in given:
+                    raise SemsearchError(f"the faiss index {self.params['index']!r} has no parameter {name}") from None
+                self.params.pop(name, None)
+                continue
+            self.params[name] = value
+            applicable.append(name)
+        self.search_params = tuple(applicable)  # type: ignore[misc]
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal) + sum(len(ids) for ids, _ in self._pending)
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise ValueError("this faiss index is memory-mapped read-only; load it with mmap=False to change it")
+
+    def _use_threads(self) -> None:
+        if self.threads:
+            self._faiss.omp_set_num_threads(self.threads)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._check_writable()
+        ids, vectors = as_ids(ids), as_queries(vectors, self.dim)
+        self._use_threads()
+        if self._index.is_trained:
+            self._index.add_with_ids(vectors, ids)
+            return
+        self._pending.append((ids, vectors))
+        if sum(len(pending_ids) for pending_ids, _ in self._pending) >= int(self.params["train_size"]):
+            self._train()
+
+    def _train(self) -> None:
+        """Train on the buffered vectors, then index them."""
+        if not self._pending:
+            return
+        ids = np.concatenate([pending_ids for pending_ids, _ in self._pending])
+        vectors = np.concatenate([pending_vectors for _, pending_vectors in self._pending])
+        self._pending = []
+        try:
+            self._index.train(vectors)
+        except RuntimeError as error:
+            raise SemsearchError(
+                f"the faiss index {self.params['index']!r} cannot be trained on {len(vectors):,} vectors "
+                f"({_first_line(error)}); choose fewer IVF lists, e.g. IVF{max(1, len(vectors) // 40)},Flat"
+            ) from None
+        self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> None:
+        self._check_writable()
+        ids = as_ids(ids)
+        kept = []
+        for pending_ids, pending_vectors in self._pending:
+            keep = ~np.isin(pending_ids, ids)
+            kept.append((pending_ids[keep], pending_vectors[keep]))
+        self._pending = kept
+        if self._index.ntotal == 0:
+            return
+        try:
+            self._index.remove_ids(ids)
+        except RuntimeError as error:
+            raise ValueError(
+                f"the faiss index {self.params['index']!r} cannot remove vectors ({_first_line(error)}); "
+                "rebuild the collection, or use an IVF index or another backend"
+            ) from None
+
+    def search(self, queries: np.ndarray, k: int, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        self.check_search_params(params)
+        queries = as_queries(queries, self.dim)
+        self._train()
+        self._use_threads()
+        space = self._faiss.ParameterSpace()
+        for name in self.search_params:
+            space.set_index_parameter(self._index, name, int(self.search_param(params, name)))
+        scores, ids = self._index.search(queries, k)
+        ids = ids.astype(np.int64)
+        scores = scores.astype(np.float32)
+        scores[ids == MISSING_ID] = -np.inf
+        return ids, scores
+
+    def save(self, directory: Path) -> list[str]:
+        self._train()
+        self._faiss.write_index(self._index, str(directory / self.file_name))
+        return [self.file_name]
+
+    @classmethod
+    def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> FaissIndex:
+        index = cls(dim, **params)
+        faiss = index._faiss
+        path = str(directory / index.file_name)
+        if mmap:
+            index._index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            index._read_only = True
+        else:
+            index._index = faiss.read_index(path)
+        return index
+
+
+def _first_line(error: Exception) -> str:
+    """faiss's C++ errors carry a file and a line number first; the reason is at the end."""
+    text = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+    return text.split(": ", 1)[-1] if "Error in" in text else text
