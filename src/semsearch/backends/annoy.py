@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {"n_trees": 100, "search_k": -1}
 class AnnoyIndex(VectorIndex):
     name = "annoy"
     keeps_vectors = False
+    supports_updates = False
     search_params = ("search_k",)
 
     def __init__(self, dim: int, **params: Any) -> None:
