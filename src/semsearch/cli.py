@@ -66,6 +66,7 @@ def cli() -> None:
 @click.option("-o", "--output", "path", required=True, type=click.Path(path_type=Path), help="Collection directory to write.")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=DEFAULT_BACKEND, show_default=True, help="Nearest neighbour index.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Backend parameter, e.g. connectivity=32; repeatable.")
+@click.option("--reduce", "reduce_to", metavar="KIND:DIM", help="Reduce vectors before indexing: pca:128 or random-projection:64 (the tutorial's).")
 @click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder, NAME or NAME:ARGUMENT (see `semsearch encoders`).")
 @click.option("--limit", type=click.IntRange(min=1), help="Index only the first N documents.")
 @click.option("--format", "corpus_format", type=click.Choice(sorted(set(FORMATS.values()))), help="Corpus format, if the file name does not tell.")
@@ -75,7 +76,7 @@ def cli() -> None:
 @click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def build(source: str, path: Path, backend: str, params: tuple[str, ...], encoder: str, limit: int | None, corpus_format: str | None,
+def build(source: str, path: Path, backend: str, params: tuple[str, ...], reduce_to: str | None, encoder: str, limit: int | None, corpus_format: str | None,
           text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, batch_size: int, quiet: bool) -> None:
     """Build a collection from SOURCE: a corpus file (.csv, .tsv, .txt, .jsonl, .parquet, optionally .gz)
     or a bundled data set (see `semsearch datasets`).
@@ -85,8 +86,8 @@ def build(source: str, path: Path, backend: str, params: tuple[str, ...], encode
       semsearch build abcnews-sample -o news.semsearch --backend exact
     """
     collection = Collection.build(
-        source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), batch_size=batch_size,
-        progress=not quiet, format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field,
+        source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), reduce=reduce_to,
+        batch_size=batch_size, progress=not quiet, format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field,
         skip_bad_rows=skip_bad_rows, limit=limit,
     )
     stats = collection.build_stats
@@ -234,6 +235,8 @@ def info(path: Path, as_json: bool) -> None:
     click.echo(f"documents:  {facts['count']:,}")
     click.echo(f"encoder:    {format_spec(encoder['name'], encoder.get('argument'))} {encoder['version']}, {encoder['dim']} dimensions")
     click.echo(f"backend:    {backend['name']} ({params})")
+    if facts.get("reducer"):
+        click.echo(f"reducer:    {facts['reducer']['kind']} to {facts['reducer']['dim']} dimensions")
     click.echo(f"size:       {facts['size_bytes'] / 1e6:,.1f} MB in {', '.join(facts['files'])}")
     click.echo(f"built:      {facts['created']} by semsearch {facts['semsearch_version']}, format {facts['format_version']}")
 

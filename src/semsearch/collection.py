@@ -15,7 +15,7 @@ import numpy as np
 
 from semsearch import __version__
 from semsearch.atomic import recover_directory, replace_directory, temporary_sibling
-from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex, backend_class, create_index
+from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex
 from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
 from semsearch.documents import Document, Hit
@@ -23,6 +23,7 @@ from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.manifest import DOCUMENTS_FILE, FORMAT_VERSION, MANIFEST, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
+from semsearch.reduce import new_index, open_index, reducer_spec
 from semsearch.store import DocumentStore
 from semsearch.updates import UpdateStats, apply_update, data_directory
 from semsearch.vector_file import VectorFileWriter
@@ -71,6 +72,7 @@ class Collection:
         encoder: Encoder | str | None = None,
         backend: str = DEFAULT_BACKEND,
         backend_params: dict[str, Any] | None = None,
+        reduce: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool = False,
         **corpus_options: Any,
@@ -80,14 +82,15 @@ class Collection:
         Everything is written into a temporary sibling directory that replaces ``path`` only
         when complete: a failed or interrupted build leaves an older collection at ``path`` as it was.
         ``corpus_options`` go to ``read_corpus`` (text_field, date_field, id_field, format,
-        skip_bad_rows, limit).
+        skip_bad_rows, limit). ``reduce`` (``pca:128``, ``random-projection:64``) indexes reduced
+        vectors and keeps the full ones in vectors.npy.
         """
         path = Path(path)
         corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
         if path.exists() and not (path / MANIFEST).is_file() and (not path.is_dir() or any(path.iterdir())):
             raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
         encoder = resolve_encoder(encoder)
-        index = create_index(backend, encoder.dim, backend_params)
+        index = new_index(backend, encoder.dim, backend_params, reduce)
         workspace = temporary_sibling(path)
         try:
             count = cls._write(workspace, corpus, encoder, index, batch_size, progress)
@@ -98,7 +101,7 @@ class Collection:
                 "format_version": FORMAT_VERSION,
                 "semsearch_version": __version__,
                 "encoder": encoder.spec(),
-                "reducer": None,
+                "reducer": reducer_spec(index),
                 "metric": "cosine",
                 "backend": {"name": index.name, "params": index.params},
                 "count": count,
@@ -166,7 +169,7 @@ class Collection:
         backend = manifest["backend"]
         data = data_directory(path, manifest)
         try:
-            index = backend_class(backend["name"]).load(data, built_with["dim"], backend["params"], mmap=mmap)
+            index = open_index(data, manifest, mmap=mmap)
         except SemsearchError:
             raise
         except Exception as error:  # each library has its own error for a damaged file

@@ -25,13 +25,14 @@ import numpy as np
 
 from semsearch import __version__
 from semsearch.atomic import fsync_directory, recover_directory
-from semsearch.backends import VectorIndex, backend_class, create_index
+from semsearch.backends import VectorIndex
 from semsearch.corpus import Corpus
 from semsearch.documents import Document
 from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
 from semsearch.encoders import Encoder, check_same_encoder
 from semsearch.errors import CollectionError
 from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
+from semsearch.reduce import empty_like, open_index
 from semsearch.store import DocumentStore
 from semsearch.vector_file import StoredVectors, VectorFileWriter, ids_path
 
@@ -107,8 +108,6 @@ def apply_update(
         manifest = read_manifest(path)
         verify_files(path, manifest)
         check_same_encoder(manifest["encoder"], encoder, str(path))
-        if manifest.get("reducer"):
-            raise CollectionError(f"{path} uses a reducer; updating such a collection is not supported yet: rebuild it")
         remove_unreferenced(path, manifest)
         generation = int(manifest.get("generation", 0)) + 1
         new = path / f"{GENERATION_PREFIX}{generation}"
@@ -152,8 +151,8 @@ def _write_generation(
     batch_size: int,
     progress: bool,
 ) -> UpdateStats:
-    backend, dim = manifest["backend"], int(manifest["encoder"]["dim"])
-    index = backend_class(backend["name"]).load(old, dim, backend["params"], mmap=False)
+    dim = int(manifest["encoder"]["dim"])
+    index = open_index(old, manifest, mmap=False)
     if not index.supports_updates and not rebuild:
         raise CollectionError(
             f"the {index.name} backend cannot add to or remove from a built index; "
@@ -205,7 +204,7 @@ def _write_generation(
             assert old_ids is not None
             survivors = old_ids[~np.isin(old_ids, np.asarray(gone + replaced, dtype=np.int64))]
             added = StoredVectors(new / _ADDED_FILE)
-            rebuilt = create_index(backend["name"], dim, backend["params"]) if rebuild else None
+            rebuilt = empty_like(index, dim) if rebuild else None
             writer = VectorFileWriter(new / VECTORS_FILE, dim) if stored is not None else None
             for chunk_ids, chunk_vectors in chain(_vector_chunks(survivors, stored, index), _vector_chunks(added.ids, added, None)):
                 if rebuilt is not None:

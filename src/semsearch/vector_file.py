@@ -68,11 +68,12 @@ class StoredVectors:
             raise ValueError(f"{path}: no {ids_file.name} beside it, so its rows cannot be matched to documents")
         self.ids = np.load(ids_file, allow_pickle=False)
         self._order = np.argsort(self.ids, kind="stable")
+        self._sorted_ids = self.ids[self._order]  # sorted once: a lookup per search must not sort
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Row positions of ``ids``; every id must be present."""
         ids = np.asarray(ids, dtype=np.int64)
-        sorted_ids = self.ids[self._order]
+        sorted_ids = self._sorted_ids
         where = np.searchsorted(sorted_ids, ids)
         where = np.minimum(where, len(sorted_ids) - 1)
         if len(ids) and (len(sorted_ids) == 0 or not np.array_equal(sorted_ids[where], ids)):
