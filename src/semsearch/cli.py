@@ -12,12 +12,12 @@ import click
 
 from semsearch import __version__
 from semsearch.backends import BACKENDS, DEFAULT_BACKEND
-from semsearch.collection import Collection
+from semsearch.collection import Collection, resolve_source
 from semsearch.corpus import FORMATS
 from semsearch.datasets import DATASETS, download
 from semsearch.documents import Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE
-from semsearch.encoders import DEFAULT_ENCODER, format_spec, list_encoders
+from semsearch.encoders import DEFAULT_ENCODER, format_spec, get_encoder, list_encoders
 from semsearch.errors import SemsearchError
 from semsearch.updates import UpdateStats
 
@@ -324,6 +324,36 @@ def download_command(name: str, destination: Path, url: str | None) -> None:
         for bar in bars:
             bar.close()
     click.echo(f"saved {path}", err=True)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--grid", default="sample", show_default=True, help="Settings to measure: sample, million, or a JSON file of settings.")
+@click.option("--only", multiple=True, metavar="TEXT", help="Only the settings whose label contains TEXT; repeatable.")
+@click.option("--queries", type=click.IntRange(min=10), default=1000, show_default=True, help="Documents held out as queries.")
+@click.option("--limit", type=click.IntRange(min=100), help="Use only the first N documents of SOURCE.")
+@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder, NAME or NAME:ARGUMENT.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=Path(".bench-cache"), show_default=True,
+              help="Where embeddings and exact neighbours are cached, and indexes built.")
+@click.option("--results", "results_path", type=click.Path(path_type=Path), help="Results file (.json, and .csv beside it) [default: benchmarks/results/CORPUS.json].")
+@click.option("--build-threads", type=click.IntRange(min=1), help="Threads for building [default: every core]. Searches always use one.")
+def bench(source: str, grid: str, only: tuple[str, ...], queries: int, limit: int | None, encoder: str, cache_dir: Path,
+          results_path: Path | None, build_threads: int | None) -> None:
+    """Measure backends and reducers on SOURCE: recall@10 against exact search, QPS, latency, build time, size, memory.
+
+    Embeds SOURCE once (cached in --cache-dir), holds out --queries documents as queries and
+    indexes the rest with every setting of the grid, each in a process of its own.
+
+    \b
+      semsearch bench abcnews-sample
+      semsearch bench headlines-1m.tsv --grid million --cache-dir /work/cache/embeddings
+    """
+    from semsearch.bench import default_results_path, run_benchmark, select_settings
+
+    corpus = resolve_source(source)
+    settings = select_settings(grid, only)
+    run_benchmark(corpus, get_encoder(encoder), settings, cache_dir=cache_dir, results_path=results_path or default_results_path(corpus),
+                  queries=queries, limit=limit, build_threads=build_threads, log=lambda line: click.echo(line, err=True))
 
 
 def main() -> None:

@@ -130,8 +130,8 @@ class ReducedIndex(VectorIndex):
 
     def __init__(self, inner: VectorIndex, reducer: Reducer, *, rerank: int = 0, sample_size: int = DEFAULT_SAMPLE_SIZE,
                  full_vectors: Path | None = None) -> None:
+        self.inner = inner  # first: the threads setter that VectorIndex.__init__ calls passes them on to it
         super().__init__(inner.dim, **inner.params)
-        self.inner = inner
         self.params = inner.params  # the manifest's backend params are the inner index's
         self.reducer = reducer
         self.rerank = int(rerank)
@@ -146,6 +146,14 @@ class ReducedIndex(VectorIndex):
     @property
     def file_name(self) -> str:
         return self.inner.file_name
+
+    @property  # type: ignore[override]
+    def threads(self) -> int | None:
+        return self.inner.threads
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self.inner.threads = value
 
     def spec(self) -> dict[str, Any]:
         """The manifest's "reducer": kind, dim and the default number of candidates re-ranked."""
@@ -187,7 +195,6 @@ class ReducedIndex(VectorIndex):
         if not self.reducer.fitted:  # nothing was ever added
             return padded_results(len(np.atleast_2d(queries)), k)
         queries = as_queries(queries, self.reducer.components.shape[1])
-        self.inner.threads = self.threads
         candidates, scores = self.inner.search(self.reducer.transform(queries), max(k, rerank), **params)
         if rerank <= 0:
             return candidates[:, :k], scores[:, :k]

@@ -3,8 +3,8 @@
 Indexes that must be trained (IVF, PQ, SQ) buffer the first ``train_size`` vectors added,
 train on them, then index them and everything after; a build that adds fewer trains on
 what it has when it is saved or first searched. Inner product on L2-normalised vectors,
-so a score is a cosine similarity (approximate, for quantised codes). IVF indexes are
-opened memory-mapped and read-only; faiss reads the others into memory.
+so a score is a cosine similarity (approximate, for quantised codes). Opened memory-mapped
+(read-only), the codes stay in the file and only the small structures are read.
 """
 
 from __future__ import annotations
@@ -143,7 +143,9 @@ class FaissIndex(VectorIndex):
         faiss = index._faiss
         path = str(directory / index.file_name)
         if mmap:
-            index._index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            # IO_FLAG_MMAP_IFC maps the codes of IVF lists and of flat storage (HNSW's too) in place;
+            # the older IO_FLAG_MMAP maps only IVF lists, and searched them ~5 times slower.
+            index._index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
             index._read_only = True
         else:
             index._index = faiss.read_index(path)
