@@ -32,6 +32,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python benchmarks/serve_load.py
 	$(BIN)/python benchmarks/run.py
 
 clean:

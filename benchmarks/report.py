@@ -107,6 +107,8 @@ def main(results_dir: Path = HERE / "results", output: Path = ROOT / "BENCHMARKS
             f"Machine and command: {machine_text(results['machine'])}\n\n"
             f"![recall against QPS, {stem}]({os.path.relpath(image, output.parent)})\n\n{table(rows)}"
         )
+    # Sections other benchmark scripts write for themselves (benchmarks/serve_load.py: the HTTP server).
+    parts += [path.read_text(encoding="utf-8").strip() for path in sorted((HERE / "sections").glob("*.md"))]
     parts.append((HERE / "defaults.md").read_text(encoding="utf-8").strip())
     output.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     print(f"wrote {output}", file=sys.stderr)

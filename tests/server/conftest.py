@@ -18,3 +18,13 @@ def server(small_real_collection, tmp_path_factory: pytest.TempPathFactory) -> I
     running = start_server(small_real_collection.path, tmp_path_factory.mktemp("server") / "server.log")
     yield running
     stop_server(running)
+
+
+@pytest.fixture
+def tiny_collection_path(tmp_path, real_encoder, sample_csv):
+    """20 real headlines, built for one test, which may change them."""
+    from semsearch import Collection
+
+    path = tmp_path / "tiny.semsearch"
+    Collection.build(sample_csv, path, encoder=real_encoder, limit=20).close()
+    return path

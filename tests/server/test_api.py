@@ -152,6 +152,23 @@ def _workers_mapping(pid: int, path: str) -> list[int]:
             and path in Path(f"/proc/{child}/maps").read_text()]
 
 
+def test_an_update_while_serving_is_searched_within_seconds(tiny_collection_path: Path, tmp_path: Path) -> None:
+    from semsearch import Collection, Document
+
+    running = start_server(tiny_collection_path, tmp_path / "server.log")
+    try:
+        assert running.request(search_url("koala rescue", 1)).body["hits"][0]["id"] != 5000
+        with Collection.open(tiny_collection_path) as collection:
+            collection.add([Document(id=5000, text="koalas rescued from bushfire")])
+        deadline = time.monotonic() + 15
+        while (top := running.request(search_url("koala rescue", 1)).body["hits"][0])["id"] != 5000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert top == {"id": 5000, "text": "koalas rescued from bushfire", "date": None, "score": pytest.approx(top["score"])}
+        assert running.request("/health").body["documents"] == 21
+    finally:
+        stop_server(running)
+
+
 def test_serve_refuses_a_path_that_is_not_a_collection(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", str(tmp_path / "missing.semsearch")])
     assert result.exit_code == 1

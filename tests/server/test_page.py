@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from semsearch.server.launch import RunningServer, start_server, stop_server
+from semsearch.server.launch import CHROMIUM, CHROMIUM_ARGS, RunningServer, start_server, stop_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'semsearch[browser-tests]'")
-
-CHROMIUM = Path("/usr/bin/chromium")
-# No sandbox (tests may run as root in a container); nothing that phones home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +95,21 @@ def test_the_page_needs_nothing_from_elsewhere(server: RunningServer, page) -> N
     page.locator("#query").fill("flood warning")
     sync_api.expect(page.locator(".hit")).to_have_count(10)
     assert requested and all(url.startswith(server.url + "/") for url in requested), requested
+
+
+def test_nothing_matches_is_said(tiny_collection_path: Path, page, tmp_path: Path) -> None:
+    from semsearch import Collection
+
+    running = start_server(tiny_collection_path, tmp_path / "server.log")
+    try:
+        with Collection.open(tiny_collection_path) as collection:
+            collection.remove(range(20))  # every document: nothing can match now
+        deadline = time.monotonic() + 15  # the server looks for updates once a second at most
+        while expected_hits(running, "bushfire victims") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        page.goto(running.url)
+        page.locator("#query").fill("bushfire victims")
+        sync_api.expect(page.locator("#status")).to_contain_text("Nothing matches “bushfire victims”", timeout=15_000)
+        sync_api.expect(page.locator(".hit")).to_have_count(0)
+    finally:
+        stop_server(running)

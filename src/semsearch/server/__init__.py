@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from semsearch.errors import MissingExtraError
@@ -27,6 +28,9 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     from semsearch.server.app import COLLECTION_VARIABLE, create_app
 
     collection = Collection.open(path)
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    print(f"serving {path} ({len(collection):,} documents): the search page at http://{shown}:{port}/, "
+          f"the API's documentation at http://{shown}:{port}/docs", file=sys.stderr)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
     if workers == 1:
         uvicorn.run(create_app(collection, close_collection=True), **options)

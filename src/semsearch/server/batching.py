@@ -4,12 +4,15 @@ Encoding is most of the cost of a search, and the encoder does a batch of eight 
 about a third of the time per query it takes for one. Requests that arrive while a batch is
 being searched wait and go together in the next, so a loaded server batches by itself and
 an idle one answers a lone query at once, with no timer. One thread also means the SQLite
-connection and the index are never used by two threads at the same time.
+connection and the index are never used by two threads at the same time, and that picking up
+an update (`semsearch add` or `remove` while serving) never races a search.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,9 +20,15 @@ from typing import Any
 
 from semsearch.collection import Collection
 from semsearch.documents import Hit
+from semsearch.errors import SemsearchError
+
+# uvicorn configures its own loggers only; this one shows beside its startup lines.
+logger = logging.getLogger("uvicorn.error")
 
 # Enough to amortise the encoder's per-call cost; small enough that one batch stays short.
 MAX_BATCH = 64
+# How often, at most, the server looks at manifest.json for an update (one small file read).
+REFRESH_SECONDS = 1.0
 
 
 @dataclass
@@ -43,6 +52,7 @@ class SearchBatcher:
         self._queue: asyncio.Queue[_Request] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-search")
+        self._checked = time.monotonic()
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -71,7 +81,19 @@ class SearchBatcher:
         """A blocking search on the search thread, for warming up before the server listens."""
         return self._executor.submit(self.collection.search, list(queries), k, **params).result()
 
+    def _refresh(self) -> None:
+        """Switch to the collection's newest generation if an update made one."""
+        if time.monotonic() - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = time.monotonic()
+        try:
+            if self.collection.refresh():
+                logger.info("serving the updated collection: %s documents", f"{len(self.collection):,}")
+        except SemsearchError as error:  # a damaged update: keep answering from what is open
+            logger.warning("cannot open the updated collection, still serving the one opened before: %s", error)
+
     def _search_group(self, requests: list[_Request]) -> list[list[Hit]]:
+        self._refresh()
         first = requests[0]
         return self.collection.search([request.query for request in requests], first.k, **first.params)
 

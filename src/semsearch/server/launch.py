@@ -1,5 +1,6 @@
 """Run `semsearch serve` as a child process on 127.0.0.1 and talk to it: for the API and page
-tests, the load test and the screenshot script, which all need a real server and its real start."""
+tests, the load test and the screenshot script, which all need a real server and its real start.
+Also how they run the real browser: Debian's Chromium, never one Playwright downloads."""
 
 from __future__ import annotations
 
@@ -18,6 +19,22 @@ from typing import Any
 
 # The `semsearch` command, run by the Python running this (whether or not its scripts are on PATH).
 SEMSEARCH = [sys.executable, "-c", "from semsearch.cli import main; main()"]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# No sandbox (tests may run as root in a container); nothing that phones home.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def sample_collection(path: Path) -> Path:
+    """The bundled sample as a collection at ``path`` (what `make demo` builds), built if missing."""
+    if not (path / "manifest.json").is_file():
+        from semsearch.collection import Collection
+
+        print(f"building {path} from the bundled sample ...", file=sys.stderr)
+        Collection.build("abcnews-sample", path).close()
+    return path
 
 
 def free_port() -> int:

@@ -83,7 +83,7 @@ async function search() {
     return;
   }
   renderHits(body.hits);
-  showStatus(body.hits.length ? `${body.hits.length} nearest headlines` : `Nothing matches “${query}”.`);
+  showStatus(body.hits.length ? `${body.hits.length} nearest documents, best first` : `Nothing matches “${query}”.`);
 }
 
 function searchSoon() {
