@@ -169,6 +169,15 @@ def test_an_update_while_serving_is_searched_within_seconds(tiny_collection_path
         stop_server(running)
 
 
+def test_the_server_encodes_with_one_thread(small_real_collection) -> None:
+    from semsearch import Collection
+    from semsearch.server.app import create_app
+
+    with Collection.open(small_real_collection.path) as collection:
+        create_app(collection)
+        assert collection.encoder.inner.threads == 1
+
+
 def test_serve_refuses_a_path_that_is_not_a_collection(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", str(tmp_path / "missing.semsearch")])
     assert result.exit_code == 1

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from semsearch import __version__
 from semsearch.collection import Collection
-from semsearch.encoders import Encoder
+from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
 from semsearch.server.batching import SearchBatcher
 
@@ -107,6 +107,8 @@ def use_one_thread(encoder: Encoder) -> None:
     busy 2-core machine a second BLAS thread made one-query encodes sixty times slower. Run
     ``--workers`` up to the number of cores to use them all.
     """
+    if isinstance(encoder, RecordedEncoder):  # the collection's own, made now rather than at the first query
+        encoder = encoder.inner
     if hasattr(encoder, "threads"):
         encoder.threads = 1
 
