@@ -16,7 +16,7 @@ from semsearch.collection import Collection, resolve_source
 from semsearch.corpus import FORMATS
 from semsearch.datasets import DATASETS, download
 from semsearch.documents import Hit
-from semsearch.embedding import DEFAULT_BATCH_SIZE
+from semsearch.embedding import DEFAULT_BATCH_SIZE, PARALLEL_MODES
 from semsearch.encoders import DEFAULT_ENCODER, format_spec, get_encoder, list_encoders
 from semsearch.errors import SemsearchError
 from semsearch.updates import UpdateStats
@@ -75,9 +75,12 @@ def cli() -> None:
 @click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number].")
 @click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
+@click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="Embed in worker processes or threads, or serially [default: processes].")
+@click.option("--workers", type=click.IntRange(min=1), help="Embedding workers [default: one per CPU this process may use].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def build(source: str, path: Path, backend: str, params: tuple[str, ...], reduce_to: str | None, encoder: str, limit: int | None, corpus_format: str | None,
-          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, batch_size: int, quiet: bool) -> None:
+          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, batch_size: int,
+          parallel: str | None, workers: int | None, quiet: bool) -> None:
     """Build a collection from SOURCE: a corpus file (.csv, .tsv, .txt, .jsonl, .parquet, optionally .gz)
     or a bundled data set (see `semsearch datasets`).
 
@@ -87,7 +90,7 @@ def build(source: str, path: Path, backend: str, params: tuple[str, ...], reduce
     """
     collection = Collection.build(
         source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), reduce=reduce_to,
-        batch_size=batch_size, progress=not quiet, format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field,
+        batch_size=batch_size, progress=not quiet, parallel=parallel, workers=workers, format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field,
         skip_bad_rows=skip_bad_rows, limit=limit,
     )
     stats = collection.build_stats

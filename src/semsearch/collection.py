@@ -19,14 +19,14 @@ from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex
 from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
 from semsearch.documents import Document, Hit
-from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
+from semsearch.building import write_collection_files
+from semsearch.embedding import DEFAULT_BATCH_SIZE
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.manifest import DOCUMENTS_FILE, FORMAT_VERSION, MANIFEST, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
 from semsearch.reduce import new_index, open_index, reducer_spec
 from semsearch.store import DocumentStore
 from semsearch.updates import UpdateStats, apply_update, data_directory
-from semsearch.vector_file import VectorFileWriter
 
 # Opening retries when an update deletes the files of the manifest it read (see updates.py).
 OPEN_ATTEMPTS = 3
@@ -75,6 +75,8 @@ class Collection:
         reduce: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool = False,
+        parallel: str | None = None,
+        workers: int | None = None,
         **corpus_options: Any,
     ) -> Collection:
         """Read ``source``, embed every text, index it and write the collection directory at ``path``.
@@ -83,7 +85,8 @@ class Collection:
         when complete: a failed or interrupted build leaves an older collection at ``path`` as it was.
         ``corpus_options`` go to ``read_corpus`` (text_field, date_field, id_field, format,
         skip_bad_rows, limit). ``reduce`` (``pca:128``, ``random-projection:64``) indexes reduced
-        vectors and keeps the full ones in vectors.npy.
+        vectors and keeps the full ones in vectors.npy. ``parallel`` (processes, threads or serial)
+        and ``workers`` (default: one per CPU) say how texts are embedded (see ``semsearch.embedding``).
         """
         path = Path(path)
         corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
@@ -93,7 +96,9 @@ class Collection:
         index = new_index(backend, encoder.dim, backend_params, reduce)
         workspace = temporary_sibling(path)
         try:
-            count = cls._write(workspace, corpus, encoder, index, batch_size, progress)
+            count = write_collection_files(
+                workspace, corpus, encoder, index, batch_size=batch_size, progress=progress, parallel=parallel, workers=workers
+            )
             if count == 0:
                 raise SemsearchError(f"{corpus.path}: no documents to index")
             created = _now()
@@ -118,26 +123,6 @@ class Collection:
         collection = cls.open(path, encoder=encoder, verify=False)
         collection.build_stats = corpus.stats
         return collection
-
-    @staticmethod
-    def _write(workspace: Path, corpus: Corpus, encoder: Encoder, index: VectorIndex, batch_size: int, progress: bool) -> int:
-        store = DocumentStore.create(workspace / DOCUMENTS_FILE)
-        vector_file = None if index.keeps_vectors else VectorFileWriter(workspace / VECTORS_FILE, encoder.dim)
-        try:
-            total = corpus.count_rows() if progress else None
-            for batch, vectors in embed_documents(corpus, encoder, batch_size=batch_size, total=total, progress=progress):
-                store.add(batch)
-                batch_ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
-                index.add(batch_ids, vectors)
-                if vector_file is not None:
-                    vector_file.append(vectors, batch_ids)
-            store.finish()
-            index.save(workspace)
-            return len(store)
-        finally:
-            store.close()
-            if vector_file is not None:
-                vector_file.close()
 
     # -- opening --
 

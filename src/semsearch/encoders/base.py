@@ -37,6 +37,14 @@ class Encoder(ABC):
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), float32, each row of unit length."""
 
+    def with_threads(self, threads: int) -> Encoder:
+        """This encoder limited to ``threads`` threads for its math.
+
+        Parallel embedding runs one worker per core and gives each one thread; an encoder
+        that spreads one call over several threads overrides this. The default changes nothing.
+        """
+        return self
+
     def spec(self) -> dict[str, Any]:
         """What a collection's manifest records, and what opening it checks."""
         return {"name": self.name, "argument": self.argument, "version": self.version, "dim": self.dim}

