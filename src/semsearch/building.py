@@ -19,7 +19,7 @@ import numpy as np
 from semsearch.backends import VectorIndex
 from semsearch.corpus import Corpus
 from semsearch.documents import Document
-from semsearch.embedding import batched, make_embedder
+from semsearch.embedding import batched, make_embedder, progress_bar
 from semsearch.encoders import Encoder
 from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE
 from semsearch.store import DocumentStore
@@ -66,15 +66,6 @@ class BackgroundWriter:
         self._queue.put(None)
         self._thread.join()
         self._raise_error()
-
-
-def progress_bar(total: int | None, enabled: bool, initial: int = 0):  # type: ignore[no-untyped-def]
-    """Texts done, texts per second and time left, on stderr."""
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total, initial=initial, unit=" texts", unit_scale=True, disable=not enabled, dynamic_ncols=True, desc="embedding", smoothing=0.1
-    )
 
 
 def write_collection_files(
