@@ -28,17 +28,18 @@ import numpy as np
 
 from semsearch.collection import Collection, resolve_source
 from semsearch.corpus import read_corpus
-from semsearch.server.launch import RunningServer, sample_collection, start_server, stop_server
+from semsearch.server.launch import RunningServer, sample_collection, start_server, stop_server, wait_for_workers
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECTION = "serve-load"
 # Kept beside the other results, so that benchmarks/report.py puts it back when it rewrites BENCHMARKS.md.
 SECTION_FILE = HERE / "sections" / f"{SECTION}.md"
-CONFIGURATIONS = [  # (label, extra `semsearch serve` options)
-    ("1 worker", ()),
-    ("2 workers", ("--workers", "2")),
-    ("2 workers, no access log", ("--workers", "2", "--no-access-log")),
+CONFIGURATIONS = [  # (label, worker processes, other `semsearch serve` options)
+    ("1 worker", 1, ()),
+    ("1 worker, no access log", 1, ("--no-access-log",)),
+    ("2 workers", 2, ()),
+    ("2 workers, no access log", 2, ("--no-access-log",)),
 ]
 
 
@@ -98,11 +99,18 @@ async def _load(url: str, paths: list[str], concurrency: int) -> tuple[float, li
     return time.perf_counter() - started, latencies, failures
 
 
-def run_load(server: RunningServer, label: str, queries: list[str], requests: int, concurrency: int, k: int) -> LoadResult:
-    paths = ["/search?" + urllib.parse.urlencode({"q": queries[i % len(queries)], "k": k}) for i in range(requests)]
+def search_paths(queries: list[str], requests: int, k: int = 10) -> list[str]:
+    return ["/search?" + urllib.parse.urlencode({"q": queries[i % len(queries)], "k": k}) for i in range(requests)]
+
+
+def run_load(server: RunningServer, label: str, paths: list[str], concurrency: int) -> LoadResult:
+    requests = len(paths)
     asyncio.run(_load(server.url, paths[: min(200, requests)], concurrency))  # warm: connections, caches, branch predictors
     seconds, latencies, failures = asyncio.run(_load(server.url, paths, concurrency))
-    return LoadResult(label, requests, concurrency, seconds, np.array(latencies), len(failures))
+    result = LoadResult(label, requests, concurrency, seconds, np.array(latencies), len(failures))
+    print(f"{label}, {concurrency} clients: {result.per_second:,.0f} requests/s, p50 {result.percentile(50):.1f} ms, "
+          f"p99 {result.percentile(99):.1f} ms, {result.failures} failures", file=sys.stderr)
+    return result
 
 
 def machine() -> str:
@@ -130,7 +138,7 @@ def report(collection: Path, start_times: list[float], results: list[LoadResult]
         + ", ".join(f"{seconds:.2f} s" for seconds in start_times)
         + f"; median {statistics.median(start_times):.2f} s.",
         "",
-        "| server | requests | concurrent clients | searches/s | p50 ms | p90 ms | p99 ms | max ms | failures |",
+        "| server | requests | concurrent clients | answers/s | p50 ms | p90 ms | p99 ms | max ms | failures |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
@@ -186,15 +194,15 @@ def main() -> None:
         print(f"start to first answer: {server.started_in:.2f} s", file=sys.stderr)
 
     results = []
-    for label, options in CONFIGURATIONS:
-        server = start_server(collection, logs / f"{label}.log", *options, ready_path=first_query)
+    for label, workers, options in CONFIGURATIONS:
+        server = start_server(collection, logs / f"{label}.log", "--workers", str(workers), *options, ready_path=first_query)
         try:
+            wait_for_workers(server, workers)
             for concurrency in sorted({1, arguments.concurrency}):
                 requests = arguments.requests if concurrency > 1 else max(1, arguments.requests // 6)
-                result = run_load(server, label, queries, requests, concurrency, k=10)
-                results.append(result)
-                print(f"{label}, {concurrency} clients: {result.per_second:,.0f} searches/s, p50 {result.percentile(50):.1f} ms, "
-                      f"p99 {result.percentile(99):.1f} ms, {result.failures} failures", file=sys.stderr)
+                results.append(run_load(server, label, search_paths(queries, requests), concurrency))
+            if label == CONFIGURATIONS[0][0]:  # the HTTP stack alone, for scale: what a search costs beyond it
+                results.append(run_load(server, f"{label}: `GET /health`, no search", ["/health"] * arguments.requests, arguments.concurrency))
         finally:
             stop_server(server)
 

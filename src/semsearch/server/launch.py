@@ -96,6 +96,15 @@ def start_server(collection_path: Path, log: Path, *extra: str, ready_path: str 
     raise RuntimeError(f"semsearch serve did not answer within {timeout} s:\n{server.log_text()}")
 
 
+def wait_for_workers(server: RunningServer, workers: int, timeout: float = 120.0) -> None:
+    """Return once ``workers`` worker processes have warmed up: the first to answer may be alone yet."""
+    deadline = time.perf_counter() + timeout
+    while server.log_text().count("Application startup complete.") < workers:
+        if time.perf_counter() > deadline or server.process.poll() is not None:
+            raise RuntimeError(f"{workers} workers did not start:\n{server.log_text()}")
+        time.sleep(0.05)
+
+
 def stop_server(server: RunningServer) -> None:
     """Stop the server as Ctrl-C would, and wait for it to finish."""
     server.process.send_signal(signal.SIGINT)
