@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 import urllib.parse
@@ -124,6 +125,35 @@ def test_an_oversized_batch_is_refused(server: RunningServer) -> None:
     answer = server.post_json("/search", {"queries": ["flood"] * 101})
     assert answer.status == 422
     assert "queries: List should have at most 100 items" in answer.body["message"]
+
+
+def _raw_post(server: RunningServer, headers: str, chunks: list[bytes]) -> bytes:
+    """POST over a plain socket, so that a server refusing early does not break the client first."""
+    address = urllib.parse.urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(f"POST /search HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n{headers}\r\n".encode())
+        try:
+            for chunk in chunks:
+                connection.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before taking it all, as it should
+        return connection.recv(65536)
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(server: RunningServer) -> None:
+    answer = _raw_post(server, "Content-Length: 5000000\r\n", [])  # refused on the header alone
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"the request body is over 1,000,000 bytes" in answer
+    assert server.request(search_url("flood warning", 1)).status == 200
+
+
+def test_an_oversized_chunked_body_is_refused(server: RunningServer) -> None:
+    piece = b"flood " * 20_000  # 120 kB per chunk, 12 chunks
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(12)] + [b"0\r\n\r\n"]
+    answer = _raw_post(server, "Transfer-Encoding: chunked\r\n", chunks)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert server.request(search_url("flood warning", 1)).status == 200
+    assert "Traceback" not in server.log_text()
 
 
 def test_workers_share_the_memory_mapped_index(small_real_collection, tmp_path: Path) -> None:

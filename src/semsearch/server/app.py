@@ -29,6 +29,8 @@ from semsearch.server.batching import SearchBatcher
 MAX_K = 1000
 MAX_QUERY_CHARS = 2000
 MAX_BATCH_QUERIES = 100
+# A full batch of the longest queries is about 200 kB of JSON (800 kB if every character is escaped).
+MAX_BODY_BYTES = 1_000_000
 # The environment variable through which `semsearch serve --workers N` tells each worker
 # process which collection to open (uvicorn starts workers from an import string).
 COLLECTION_VARIABLE = "SEMSEARCH_SERVE_COLLECTION"
@@ -113,6 +115,57 @@ def use_one_thread(encoder: Encoder) -> None:
         encoder.threads = 1
 
 
+class BodySizeLimit:
+    """ASGI middleware: a request body over ``MAX_BODY_BYTES`` is answered 413 before it is read whole.
+
+    Without it, a client could make the server hold and parse any amount of JSON. The body
+    (small, by then) is read here and handed on to the application as one message.
+    """
+
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await self._refuse(scope, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
+        message = (f"the request body is over {self.limit:,} bytes; "
+                   f"send at most {MAX_BATCH_QUERIES} queries of at most {MAX_QUERY_CHARS:,} characters")
+        await JSONResponse(status_code=413, content={"message": message})(scope, _disconnected, send)
+
+
+async def _disconnected() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
 def create_app(collection: Collection, *, close_collection: bool = False) -> FastAPI:
     """The application serving ``collection``. The encoder is warmed before the server listens."""
     use_one_thread(collection.encoder)
@@ -137,6 +190,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.add_middleware(BodySizeLimit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
