@@ -113,3 +113,12 @@ def test_nothing_matches_is_said(tiny_collection_path: Path, page, tmp_path: Pat
         sync_api.expect(page.locator(".hit")).to_have_count(0)
     finally:
         stop_server(running)
+
+
+def test_the_api_documentation_works_offline(server: RunningServer, page) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/docs")
+    sync_api.expect(page.locator(".opblock-summary-path", has_text="/search")).to_have_count(2)  # GET and POST
+    sync_api.expect(page.locator(".opblock-summary-path", has_text="/info")).to_have_count(1)
+    assert all(url.startswith(server.url + "/") for url in requested), requested

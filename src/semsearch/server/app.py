@@ -16,9 +16,11 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from swagger_ui_bundle import swagger_ui_path
 
 from semsearch import __version__
 from semsearch.collection import Collection
@@ -188,10 +190,18 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
         version=__version__,
         summary="Semantic search over short texts: the headlines nearest in meaning to a query.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package swagger-ui-bundle-v2, not from a CDN: works offline
+        redoc_url=None,
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(openapi_url="openapi.json", title="semsearch API", swagger_js_url="docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="docs-assets/swagger-ui.css", swagger_favicon_url="docs-assets/favicon-32x32.png")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
