@@ -1,26 +1,36 @@
-"""The build loop: corpus -> embedders -> (store, index, vector file), with the stages overlapped.
+"""The build loop: corpus -> embedders -> (checkpoint, store, index), with the stages overlapped.
 
 The main thread reads the corpus and feeds the embedders (processes or threads, see
-``embedding``); a writer thread adds each embedded batch to the SQLite store and the vector
-index while the next batches are embedded. Queues between the stages are short, so memory is
-bounded by a few batches whatever the corpus size, and a slow stage slows the reader down
-instead of piling batches up.
+``embedding``); a writer thread checkpoints each embedded batch, commits it to the SQLite store
+and adds it to the vector index while the next batches are embedded. Queues between the stages
+are short, so memory is bounded by a few batches whatever the corpus size, and a slow stage
+slows the reader down instead of piling batches up.
+
+Every completed batch is on disk (see ``checkpoint``), so an interrupted build resumes from
+its last completed batch: the index is refilled from the checkpoint, the corpus is read past
+the documents already stored, and embedding goes on from there.
 """
 
 from __future__ import annotations
 
 import queue
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from semsearch.backends import VectorIndex
+from semsearch.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, VectorCheckpoint
 from semsearch.corpus import Corpus
 from semsearch.documents import Document
 from semsearch.embedding import batched, make_embedder, progress_bar
 from semsearch.encoders import Encoder
+from semsearch.errors import BuildInterrupted
 from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE
 from semsearch.store import DocumentStore
 from semsearch.vector_file import VectorFileWriter
@@ -68,8 +78,56 @@ class BackgroundWriter:
         self._raise_error()
 
 
+def build_plan(corpus: Corpus, encoder: Encoder, index: VectorIndex, reducer: dict[str, Any] | None) -> dict[str, Any]:
+    """What a build makes from what: a resumed build must be the same one."""
+    source = corpus.path.resolve()
+    status = source.stat()
+    return {
+        "source": {"path": str(source), "size": status.st_size, "modified_ns": status.st_mtime_ns},
+        "corpus": {
+            "format": corpus.format, "text_field": corpus.text_field, "date_field": corpus.date_field,
+            "id_field": corpus.id_field, "skip_bad_rows": corpus.skip_bad_rows, "limit": corpus.limit,
+        },
+        "encoder": encoder.spec(),
+        "backend": {"name": index.name, "params": index.params},
+        "reducer": reducer,
+    }
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (``kill``, a container stopping) ends a build as cleanly as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _open_store(workspace: BuildWorkspace) -> DocumentStore:
+    """The store of the interrupted build, or a new one if it has none worth keeping."""
+    path = workspace.path / DOCUMENTS_FILE
+    if workspace.resumed and path.is_file():
+        try:
+            store = DocumentStore.open(path, read_only=False)
+            len(store)
+            return store
+        except Exception:  # cut off while its schema was being written: nothing was committed
+            pass
+    for name in (DOCUMENTS_FILE, f"{DOCUMENTS_FILE}-wal", f"{DOCUMENTS_FILE}-shm", VECTORS_CHECKPOINT):
+        (workspace.path / name).unlink(missing_ok=True)
+    return DocumentStore.create(path, journaled=True)
+
+
 def write_collection_files(
-    workspace: Path,
+    workspace: BuildWorkspace,
     corpus: Corpus,
     encoder: Encoder,
     index: VectorIndex,
@@ -79,39 +137,78 @@ def write_collection_files(
     parallel: str | None = None,
     workers: int | None = None,
 ) -> int:
-    """Embed the corpus into ``workspace``: documents.sqlite, the index and, if the backend needs it, vectors.npy.
+    """Embed the corpus into the workspace: documents.sqlite, the index and, if the index needs it, vectors.npy.
 
-    Returns the number of documents written.
+    Continues an interrupted build where ``workspace.resumed``. Returns the number of documents.
+    Ctrl-C or SIGTERM raise ``BuildInterrupted`` once every completely embedded batch is saved.
     """
-    store = DocumentStore.create(workspace / DOCUMENTS_FILE)
-    vector_file = None if index.keeps_vectors else VectorFileWriter(workspace / VECTORS_FILE, encoder.dim)
-    total = corpus.count_rows() if progress else None
-    bar = progress_bar(total, progress)
+    store = _open_store(workspace)
+    checkpoint = VectorCheckpoint(workspace.path / VECTORS_CHECKPOINT, encoder.dim)
+    bar = None
+    try:
+        with sigterm_interrupts():
+            try:
+                done = workspace.resumed_at = len(store)
+                checkpoint.truncate(done)
+                bar = progress_bar(corpus.count_rows() if progress else None, progress, initial=done)
+                documents = iter(corpus)
+                _refill(index, checkpoint, done, batch_size)
+                for _ in islice(documents, done):  # stored already; read past them
+                    pass
+                _embed_and_write(documents, encoder, index, store, checkpoint, bar, batch_size, parallel, workers)
+            except KeyboardInterrupt:
+                saved = len(store)
+                raise BuildInterrupted(
+                    f"{saved:,} documents are saved in {workspace.path}; run the same command with --resume to go on from there"
+                ) from None
+        store.finish()
+        index.save(workspace.path)
+        if not index.keeps_vectors:
+            _write_vector_file(workspace.path / VECTORS_FILE, checkpoint, encoder.dim, batch_size)
+        return len(store)
+    finally:
+        if bar is not None:
+            bar.close()
+        store.close()
+        checkpoint.close()
 
+
+def _embed_and_write(
+    documents: Iterator[Document], encoder: Encoder, index: VectorIndex, store: DocumentStore, checkpoint: VectorCheckpoint,
+    bar: Any, batch_size: int, parallel: str | None, workers: int | None,
+) -> None:
     def write(batch: list[Document], vectors: np.ndarray) -> None:
         ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
+        checkpoint.append(ids, vectors)  # on disk before the documents are committed: see checkpoint.py
         store.add(batch)
         index.add(ids, vectors)
-        if vector_file is not None:
-            vector_file.append(vectors, ids)
         bar.update(len(batch))
 
     embedder = make_embedder(encoder, parallel, workers)
     writer = BackgroundWriter(write)
     try:
-        try:
-            for batch, vectors in embedder.map(batched(corpus, batch_size)):
-                writer.put(batch, vectors)
-        finally:
-            try:
-                embedder.close()
-            finally:
-                writer.close()
-        store.finish()
-        index.save(workspace)
-        return len(store)
+        for batch, vectors in embedder.map(batched(documents, batch_size)):
+            writer.put(batch, vectors)
     finally:
-        bar.close()
-        store.close()
-        if vector_file is not None:
-            vector_file.close()
+        try:
+            embedder.close()
+        finally:
+            writer.close()
+
+
+def _refill(index: VectorIndex, checkpoint: VectorCheckpoint, rows: int, batch_size: int) -> None:
+    """Put the checkpointed vectors back into a new index, in the order they were first added."""
+    for start in range(0, rows, batch_size):
+        ids, vectors = checkpoint.read(start, min(rows, start + batch_size))
+        index.add(ids, vectors)
+
+
+def _write_vector_file(path: Path, checkpoint: VectorCheckpoint, dim: int, batch_size: int) -> None:
+    """vectors.npy (float16) and its ids, streamed from the checkpoint, for indexes that do not keep vectors."""
+    writer = VectorFileWriter(path, dim)
+    try:
+        for start in range(0, checkpoint.rows, batch_size):
+            ids, vectors = checkpoint.read(start, min(checkpoint.rows, start + batch_size))
+            writer.append(vectors, ids)
+    finally:
+        writer.close()

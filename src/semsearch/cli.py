@@ -18,7 +18,7 @@ from semsearch.datasets import DATASETS, download
 from semsearch.documents import Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE, PARALLEL_MODES
 from semsearch.encoders import DEFAULT_ENCODER, format_spec, get_encoder, list_encoders
-from semsearch.errors import SemsearchError
+from semsearch.errors import BuildInterrupted, SemsearchError
 from semsearch.updates import UpdateStats
 
 
@@ -30,6 +30,9 @@ class SemsearchGroup(click.Group):
             return super().invoke(ctx)
         except SemsearchError as error:
             raise click.ClickException(str(error)) from None
+        except BuildInterrupted as interrupted:
+            click.echo(f"interrupted: {interrupted}", err=True)
+            ctx.exit(130)
 
 
 def parse_params(values: tuple[str, ...]) -> dict[str, Any]:
@@ -77,21 +80,23 @@ def cli() -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="Embed in worker processes or threads, or serially [default: processes].")
 @click.option("--workers", type=click.IntRange(min=1), help="Embedding workers [default: one per CPU this process may use].")
+@click.option("--resume", is_flag=True, help="Go on with an interrupted build of the same command from its last completed batch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def build(source: str, path: Path, backend: str, params: tuple[str, ...], reduce_to: str | None, encoder: str, limit: int | None, corpus_format: str | None,
           text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, batch_size: int,
-          parallel: str | None, workers: int | None, quiet: bool) -> None:
+          parallel: str | None, workers: int | None, resume: bool, quiet: bool) -> None:
     """Build a collection from SOURCE: a corpus file (.csv, .tsv, .txt, .jsonl, .parquet, optionally .gz)
     or a bundled data set (see `semsearch datasets`).
 
     \b
       semsearch build abcnews-date-text.csv -o news.semsearch
       semsearch build abcnews-sample -o news.semsearch --backend exact
+      semsearch build abcnews-date-text.csv -o news.semsearch --resume   # after Ctrl-C
     """
     collection = Collection.build(
         source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), reduce=reduce_to,
-        batch_size=batch_size, progress=not quiet, parallel=parallel, workers=workers, format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field,
-        skip_bad_rows=skip_bad_rows, limit=limit,
+        batch_size=batch_size, progress=not quiet, parallel=parallel, workers=workers, resume=resume,
+        format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, limit=limit,
     )
     stats = collection.build_stats
     skipped = []
@@ -100,7 +105,8 @@ def build(source: str, path: Path, backend: str, params: tuple[str, ...], reduce
     if stats and stats.skipped_bad:
         skipped.append(f"{stats.skipped_bad:,} bad")
     note = f" (skipped {', '.join(skipped)})" if skipped else ""
-    click.echo(f"built {path}: {len(collection):,} documents, {collection.index.name} index{note}", err=True)
+    resumed = f"; resumed after {collection.resumed_at:,} documents" if collection.resumed_at else ""
+    click.echo(f"built {path}: {len(collection):,} documents, {collection.index.name} index{note}{resumed}", err=True)
 
 
 def corpus_options(function: Any) -> Any:

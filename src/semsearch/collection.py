@@ -6,7 +6,6 @@ The CLI, the HTTP server and the Beam pipeline's last step are thin layers over 
 from __future__ import annotations
 
 import datetime
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -14,12 +13,13 @@ from typing import Any, overload
 import numpy as np
 
 from semsearch import __version__
-from semsearch.atomic import recover_directory, replace_directory, temporary_sibling
+from semsearch.atomic import recover_directory, replace_directory
 from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex
 from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
 from semsearch.documents import Document, Hit
-from semsearch.building import write_collection_files
+from semsearch.building import build_plan, write_collection_files
+from semsearch.checkpoint import BuildWorkspace
 from semsearch.embedding import DEFAULT_BATCH_SIZE
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
@@ -60,6 +60,7 @@ class Collection:
         self.index = index
         self.encoder = encoder
         self.build_stats: ReadStats | None = None
+        self.resumed_at = 0  # documents a resumed build found already done
 
     # -- building --
 
@@ -77,6 +78,7 @@ class Collection:
         progress: bool = False,
         parallel: str | None = None,
         workers: int | None = None,
+        resume: bool = False,
         **corpus_options: Any,
     ) -> Collection:
         """Read ``source``, embed every text, index it and write the collection directory at ``path``.
@@ -87,6 +89,10 @@ class Collection:
         skip_bad_rows, limit). ``reduce`` (``pca:128``, ``random-projection:64``) indexes reduced
         vectors and keeps the full ones in vectors.npy. ``parallel`` (processes, threads or serial)
         and ``workers`` (default: one per CPU) say how texts are embedded (see ``semsearch.embedding``).
+
+        The workspace is ``.NAME.building`` beside ``path``. Ctrl-C or SIGTERM stop the build with
+        ``BuildInterrupted`` and keep its completed batches there; ``resume`` continues the interrupted
+        build of the same source, encoder and backend from its last completed batch (see ``semsearch.checkpoint``).
         """
         path = Path(path)
         corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
@@ -94,11 +100,12 @@ class Collection:
             raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
         encoder = resolve_encoder(encoder)
         index = new_index(backend, encoder.dim, backend_params, reduce)
-        workspace = temporary_sibling(path)
+        workspace = BuildWorkspace(path, build_plan(corpus, encoder, index, reducer_spec(index))).open(resume=resume)
         try:
             count = write_collection_files(
                 workspace, corpus, encoder, index, batch_size=batch_size, progress=progress, parallel=parallel, workers=workers
             )
+            workspace.remove_work_files()
             if count == 0:
                 raise SemsearchError(f"{corpus.path}: no documents to index")
             created = _now()
@@ -113,15 +120,20 @@ class Collection:
                 "source": str(corpus.path),
                 "created": created,
                 "updated": created,
-                "files": describe_files(workspace, [p.name for p in workspace.iterdir()]),
+                "files": describe_files(workspace.path, [p.name for p in workspace.path.iterdir()]),
             }
-            write_manifest(workspace, manifest)
-            replace_directory(workspace, path)
+            write_manifest(workspace.path, manifest)
+            replace_directory(workspace.path, path)
+            workspace.release()
+        except KeyboardInterrupt:  # kept for --resume
+            workspace.release()
+            raise
         except BaseException:
-            shutil.rmtree(workspace, ignore_errors=True)
+            workspace.discard()
             raise
         collection = cls.open(path, encoder=encoder, verify=False)
         collection.build_stats = corpus.stats
+        collection.resumed_at = workspace.resumed_at
         return collection
 
     # -- opening --

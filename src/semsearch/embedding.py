@@ -58,7 +58,8 @@ def _texts(batch: list[Document]) -> list[str]:
 def _process_worker(connection: Connection, encoder: Encoder, inherited: list[Connection]) -> None:
     """Embed batches until the parent sends an empty message or goes away. Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for other in inherited:  # the parent's ends of earlier workers' pipes, copied by fork
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the build's handler, inherited by fork
+    for other in inherited:  # the parent's ends of this and earlier workers' pipes, copied by fork
         other.close()
     encoder = encoder.with_threads(1)
     while True:
@@ -90,7 +91,7 @@ class ProcessEmbedder:
         for _ in range(workers):
             parent_end, child_end = context.Pipe(duplex=True)
             process = context.Process(
-                target=_process_worker, args=(child_end, encoder, list(self._connections)), daemon=True, name="semsearch-embed"
+                target=_process_worker, args=(child_end, encoder, [*self._connections, parent_end]), daemon=True, name="semsearch-embed"
             )
             process.start()
             child_end.close()

@@ -13,6 +13,10 @@ class CollectionError(SemsearchError):
     """A collection directory is missing, damaged, or was built with something else."""
 
 
+class BuildInterrupted(KeyboardInterrupt):
+    """A build stopped by Ctrl-C or SIGTERM. Its completed batches are kept; ``--resume`` continues it."""
+
+
 class MissingExtraError(SemsearchError):
     """An optional dependency is not installed; says which extra installs it."""
 

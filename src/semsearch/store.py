@@ -50,11 +50,15 @@ class DocumentStore:
         self.path = path
 
     @classmethod
-    def create(cls, path: Path) -> DocumentStore:
-        """A new, empty store. Durability comes from the collection's atomic rename, not the journal."""
+    def create(cls, path: Path, *, journaled: bool = False) -> DocumentStore:
+        """A new, empty store. Durability comes from the collection's atomic rename, not the journal.
+
+        ``journaled`` (a build that can be resumed): each ``add`` is a transaction that survives
+        a crash (WAL); ``finish`` folds the log back into the one file.
+        """
         connection = sqlite3.connect(path, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode = OFF")
-        connection.execute("PRAGMA synchronous = OFF")
+        connection.execute(f"PRAGMA journal_mode = {'WAL' if journaled else 'OFF'}")
+        connection.execute(f"PRAGMA synchronous = {'NORMAL' if journaled else 'OFF'}")
         connection.executescript(SCHEMA)
         return cls(connection, path)
 
@@ -143,6 +147,8 @@ class DocumentStore:
         """Compact the keyword index once the bulk of a build is in, then flush."""
         with self._connection:
             self._connection.execute("INSERT INTO documents_fts(documents_fts) VALUES ('optimize')")
+        if self._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            self._connection.execute("PRAGMA journal_mode = DELETE")  # one file again, for the manifest
 
     def close(self) -> None:
         self._connection.close()

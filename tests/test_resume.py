@@ -1,0 +1,150 @@
+"""Interrupted builds: a killed `semsearch build` subprocess resumes from its last completed batch
+and ends up equal to a build that was never interrupted; SIGTERM stops cleanly."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import Collection
+from semsearch.checkpoint import BuildWorkspace, VectorCheckpoint, workspace_path
+from semsearch.errors import CollectionError
+
+BATCH = 250
+LIMIT = 4000
+QUERIES = ["bushfire threatens homes", "election campaign", "cricket world cup", "drought hits farmers", "iraq war protest"]
+
+
+def build_command(source: Path, target: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-c", "from semsearch.cli import main; main()", "build", str(source), "-o", str(target),
+        "--backend", "exact", "--limit", str(LIMIT), "--batch-size", str(BATCH), "--quiet", *extra,
+    ]
+
+
+def stored_documents(target: Path) -> int:
+    """Documents committed so far by a running build, read as another process would."""
+    database = workspace_path(target) / "documents.sqlite"
+    if not database.is_file():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)) as connection:
+            return connection.execute("SELECT count(*) FROM documents").fetchone()[0]
+    except sqlite3.OperationalError:  # schema not written yet
+        return 0
+
+
+def start_and_stop(command: list[str], target: Path, at_least: int, how: signal.Signals) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while stored_documents(target) < at_least:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the build never got going"
+        time.sleep(0.05)
+    process.send_signal(how)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def assert_same_collection(first: Collection, second: Collection) -> None:
+    assert len(first) == len(second) == LIMIT
+    ids = np.arange(LIMIT)
+    assert first.store.get(ids) == second.store.get(ids)
+    np.testing.assert_allclose(first.index.vectors(ids), second.index.vectors(ids), atol=1e-6)
+    for query in QUERIES:
+        assert [(hit.id, round(hit.score, 5)) for hit in first.search(query, k=10)] == [
+            (hit.id, round(hit.score, 5)) for hit in second.search(query, k=10)
+        ]
+
+
+@pytest.mark.slow
+def test_a_killed_build_resumes_from_its_last_batch_and_equals_an_uninterrupted_one(sample_csv: Path, real_encoder, tmp_path: Path) -> None:
+    reference = Collection.build(sample_csv, tmp_path / "reference.semsearch", encoder=real_encoder, backend="exact", limit=LIMIT, batch_size=BATCH)
+    target = tmp_path / "news.semsearch"
+    killed = start_and_stop(build_command(sample_csv, target), target, 1000, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert not target.exists()
+    committed = stored_documents(target)
+    assert committed >= 1000 and committed % BATCH == 0 and committed < LIMIT
+
+    resumed = subprocess.run(build_command(sample_csv, target, "--resume"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed after {committed:,} documents" in resumed.stderr
+    assert not workspace_path(target).exists()
+    with Collection.open(target) as collection:
+        assert_same_collection(reference, collection)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collection(sample_csv: Path, fake_encoder, tmp_path: Path) -> None:
+    target = tmp_path / "news.semsearch"
+    old = subprocess.run(build_command(sample_csv, target, "--limit", "300"), capture_output=True, text=True, timeout=300)
+    assert old.returncode == 0, old.stderr
+    stopped = start_and_stop(build_command(sample_csv, target), target, 500, signal.SIGTERM)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "interrupted:" in stopped.stderr and "--resume" in stopped.stderr and "Traceback" not in stopped.stderr
+    with Collection.open(target) as collection:  # the last good collection, as it was
+        assert len(collection) == 300
+    stored = stored_documents(target)
+    assert stored % BATCH == 0
+    checkpoint = VectorCheckpoint(workspace_path(target) / "checkpoint.vectors", 512)
+    assert checkpoint.rows >= stored
+    checkpoint.close()
+
+
+def test_checkpoint_drops_vectors_of_an_uncommitted_batch(tmp_path: Path) -> None:
+    checkpoint = VectorCheckpoint(tmp_path / "checkpoint.vectors", 4)
+    vectors = np.arange(24, dtype=np.float32).reshape(6, 4)
+    checkpoint.append(np.array([10, 11, 12]), vectors[:3])
+    checkpoint.append(np.array([13, 14, 15]), vectors[3:])
+    checkpoint.close()
+    reopened = VectorCheckpoint(tmp_path / "checkpoint.vectors", 4)
+    assert reopened.rows == 6
+    reopened.truncate(3)
+    ids, read = reopened.read(0, 3)
+    assert ids.tolist() == [10, 11, 12]
+    np.testing.assert_array_equal(read, vectors[:3])
+    with pytest.raises(CollectionError, match="holds 3 vectors for 5 stored documents"):
+        reopened.truncate(5)
+    reopened.close()
+
+
+HOLD_WORKSPACE = """
+import sys
+from pathlib import Path
+from semsearch.checkpoint import BuildWorkspace
+workspace = BuildWorkspace(Path(sys.argv[1]), {"encoder": {"name": "use-multilingual"}}).open(resume=False)
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_second_build_into_the_same_path_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    target = tmp_path / "news.semsearch"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WORKSPACE, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        for resume in (False, True):
+            with pytest.raises(CollectionError, match="another build is writing it"):
+                BuildWorkspace(target, {"encoder": {"name": "use-multilingual"}}).open(resume=resume)
+    finally:
+        holder.communicate(input="", timeout=30)
+    assert BuildWorkspace(target, {"encoder": {"name": "use-multilingual"}}).open(resume=True).resumed
+
+
+def test_resume_refuses_a_different_build(tmp_path: Path) -> None:
+    target = tmp_path / "news.semsearch"
+    BuildWorkspace(target, {"encoder": {"name": "use-multilingual"}, "source": "a.csv"}).open(resume=False).release()
+    with pytest.raises(CollectionError, match="differs in encoder; run the same command as before"):
+        BuildWorkspace(target, {"encoder": {"name": "fake-hash"}, "source": "a.csv"}).open(resume=True)
+    again = BuildWorkspace(target, {"encoder": {"name": "use-multilingual"}, "source": "a.csv"}).open(resume=True)
+    assert again.resumed
+    again.release()
