@@ -132,7 +132,8 @@ def report(collection: Path, start_times: list[float], results: list[LoadResult]
         f"Collection: the bundled sample, {facts['count']:,} headlines, {facts['encoder']['name']} encoder, "
         f"{facts['backend']['name']} index. Server and client share the machine: the client is one asyncio process, "
         "one keep-alive connection per concurrent client, one request at a time on each, `GET /search?q=<a headline>&k=10`, "
-        "all answered 200 unless the failures column says otherwise.",
+        "all answered 200 unless the failures column says otherwise. answers/s is searches a second, except in the "
+        "`GET /health` row, which shows what the HTTP stack alone can answer.",
         "",
         f"Start to first answer (process start to the first `GET /search` answered, 1 worker, {len(start_times)} starts): "
         + ", ".join(f"{seconds:.2f} s" for seconds in start_times)
