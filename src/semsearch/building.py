@@ -17,16 +17,16 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from semsearch.backends import VectorIndex
 from semsearch.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, VectorCheckpoint
-from semsearch.corpus import Corpus
+from semsearch.corpus import Corpus, ReadStats
 from semsearch.documents import Document
 from semsearch.embedding import batched, make_embedder, progress_bar
 from semsearch.encoders import Encoder
@@ -78,20 +78,70 @@ class BackgroundWriter:
         self._raise_error()
 
 
-def build_plan(corpus: Corpus, encoder: Encoder, index: VectorIndex, reducer: dict[str, Any] | None) -> dict[str, Any]:
+class EmbeddedSource(Protocol):
+    """Where a build gets its documents and their vectors: a corpus it embeds, or files embedded elsewhere."""
+
+    description: str  # the manifest's "source"
+    stats: ReadStats | None  # what reading skipped, once read
+
+    def plan(self) -> dict[str, Any]:
+        """What is read, for build.json: a resumed build must read the same."""
+
+    def count_rows(self) -> int | None:
+        """An upper bound on the documents, for the progress bar."""
+
+    def batches(self, skip: int) -> Iterator[tuple[list[Document], np.ndarray]]:
+        """Every batch after the first ``skip`` documents, with its vectors, in the same order every time."""
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """A file as build.json records it: a changed file is a different build."""
+    status = path.stat()
+    return {"path": str(path.resolve()), "size": status.st_size, "modified_ns": status.st_mtime_ns}
+
+
+class CorpusSource:
+    """A corpus file, embedded on every core (see ``embedding``)."""
+
+    def __init__(self, corpus: Corpus, encoder: Encoder, *, batch_size: int, parallel: str | None = None, workers: int | None = None) -> None:
+        self.corpus = corpus
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.parallel = parallel
+        self.workers = workers
+        self.description = str(corpus.path)
+
+    @property
+    def stats(self) -> ReadStats:
+        return self.corpus.stats
+
+    def plan(self) -> dict[str, Any]:
+        corpus = self.corpus
+        return {
+            "source": file_identity(corpus.path),
+            "corpus": {
+                "format": corpus.format, "text_field": corpus.text_field, "date_field": corpus.date_field,
+                "id_field": corpus.id_field, "skip_bad_rows": corpus.skip_bad_rows, "limit": corpus.limit,
+            },
+        }
+
+    def count_rows(self) -> int | None:
+        return self.corpus.count_rows()
+
+    def batches(self, skip: int) -> Iterator[tuple[list[Document], np.ndarray]]:
+        documents = iter(self.corpus)
+        for _ in islice(documents, skip):  # stored already; read past them
+            pass
+        embedder = make_embedder(self.encoder, self.parallel, self.workers)
+        try:
+            yield from embedder.map(batched(documents, self.batch_size))
+        finally:
+            embedder.close()
+
+
+def build_plan(source: EmbeddedSource, encoder: Encoder, index: VectorIndex, reducer: dict[str, Any] | None) -> dict[str, Any]:
     """What a build makes from what: a resumed build must be the same one."""
-    source = corpus.path.resolve()
-    status = source.stat()
-    return {
-        "source": {"path": str(source), "size": status.st_size, "modified_ns": status.st_mtime_ns},
-        "corpus": {
-            "format": corpus.format, "text_field": corpus.text_field, "date_field": corpus.date_field,
-            "id_field": corpus.id_field, "skip_bad_rows": corpus.skip_bad_rows, "limit": corpus.limit,
-        },
-        "encoder": encoder.spec(),
-        "backend": {"name": index.name, "params": index.params},
-        "reducer": reducer,
-    }
+    return {**source.plan(), "encoder": encoder.spec(), "backend": {"name": index.name, "params": index.params}, "reducer": reducer}
 
 
 @contextmanager
@@ -127,35 +177,25 @@ def _open_store(workspace: BuildWorkspace) -> DocumentStore:
 
 
 def write_collection_files(
-    workspace: BuildWorkspace,
-    corpus: Corpus,
-    encoder: Encoder,
-    index: VectorIndex,
-    *,
-    batch_size: int,
-    progress: bool,
-    parallel: str | None = None,
-    workers: int | None = None,
+    workspace: BuildWorkspace, source: EmbeddedSource, index: VectorIndex, dim: int, *, batch_size: int, progress: bool
 ) -> int:
-    """Embed the corpus into the workspace: documents.sqlite, the index and, if the index needs it, vectors.npy.
+    """Write the source's documents and vectors into the workspace: documents.sqlite, the index
+    and, if the index needs it, vectors.npy.
 
     Continues an interrupted build where ``workspace.resumed``. Returns the number of documents.
     Ctrl-C or SIGTERM raise ``BuildInterrupted`` once every completely embedded batch is saved.
     """
     store = _open_store(workspace)
-    checkpoint = VectorCheckpoint(workspace.path / VECTORS_CHECKPOINT, encoder.dim)
+    checkpoint = VectorCheckpoint(workspace.path / VECTORS_CHECKPOINT, dim)
     bar = None
     try:
         with sigterm_interrupts():
             try:
                 done = workspace.resumed_at = len(store)
                 checkpoint.truncate(done)
-                bar = progress_bar(corpus.count_rows() if progress else None, progress, initial=done)
-                documents = iter(corpus)
+                bar = progress_bar(source.count_rows() if progress else None, progress, initial=done)
                 _refill(index, checkpoint, done, batch_size)
-                for _ in islice(documents, done):  # stored already; read past them
-                    pass
-                _embed_and_write(documents, encoder, index, store, checkpoint, bar, batch_size, parallel, workers)
+                _write_batches(source.batches(done), index, store, checkpoint, bar)
             except KeyboardInterrupt:
                 saved = len(store)
                 raise BuildInterrupted(
@@ -164,7 +204,7 @@ def write_collection_files(
         store.finish()
         index.save(workspace.path)
         if not index.keeps_vectors:
-            _write_vector_file(workspace.path / VECTORS_FILE, checkpoint, encoder.dim, batch_size)
+            _write_vector_file(workspace.path / VECTORS_FILE, checkpoint, dim, batch_size)
         return len(store)
     finally:
         if bar is not None:
@@ -173,10 +213,11 @@ def write_collection_files(
         checkpoint.close()
 
 
-def _embed_and_write(
-    documents: Iterator[Document], encoder: Encoder, index: VectorIndex, store: DocumentStore, checkpoint: VectorCheckpoint,
-    bar: Any, batch_size: int, parallel: str | None, workers: int | None,
+def _write_batches(
+    batches: Iterator[tuple[list[Document], np.ndarray]], index: VectorIndex, store: DocumentStore, checkpoint: VectorCheckpoint, bar: Any
 ) -> None:
+    """Checkpoint, store and index each batch in the writer thread while the source makes the next."""
+
     def write(batch: list[Document], vectors: np.ndarray) -> None:
         ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
         checkpoint.append(ids, vectors)  # on disk before the documents are committed: see checkpoint.py
@@ -184,16 +225,13 @@ def _embed_and_write(
         index.add(ids, vectors)
         bar.update(len(batch))
 
-    embedder = make_embedder(encoder, parallel, workers)
     writer = BackgroundWriter(write)
     try:
-        for batch, vectors in embedder.map(batched(documents, batch_size)):
-            writer.put(batch, vectors)
+        with closing(batches):  # type: ignore[type-var]  # a generator: closing it stops the embedders
+            for batch, vectors in batches:
+                writer.put(batch, vectors)
     finally:
-        try:
-            embedder.close()
-        finally:
-            writer.close()
+        writer.close()
 
 
 def _refill(index: VectorIndex, checkpoint: VectorCheckpoint, rows: int, batch_size: int) -> None:

@@ -18,9 +18,10 @@ from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex
 from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
 from semsearch.documents import Document, Hit
-from semsearch.building import build_plan, write_collection_files
+from semsearch.building import CorpusSource, EmbeddedSource, build_plan, write_collection_files
 from semsearch.checkpoint import BuildWorkspace
 from semsearch.embedding import DEFAULT_BATCH_SIZE
+from semsearch.embedding_files import open_embedding_files
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.manifest import DOCUMENTS_FILE, FORMAT_VERSION, MANIFEST, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
@@ -94,20 +95,47 @@ class Collection:
         ``BuildInterrupted`` and keep its completed batches there; ``resume`` continues the interrupted
         build of the same source, encoder and backend from its last completed batch (see ``semsearch.checkpoint``).
         """
-        path = Path(path)
         corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
+        encoder = resolve_encoder(encoder)
+        embedded = CorpusSource(corpus, encoder, batch_size=batch_size, parallel=parallel, workers=workers)
+        return cls._build(embedded, Path(path), encoder, backend, backend_params, reduce, batch_size, progress, resume)
+
+    @classmethod
+    def build_from_embeddings(
+        cls,
+        pattern: str | Path,
+        path: str | Path,
+        *,
+        encoder: Encoder | str | None = None,
+        backend: str = DEFAULT_BACKEND,
+        backend_params: dict[str, Any] | None = None,
+        reduce: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool = False,
+        resume: bool = False,
+    ) -> Collection:
+        """Build a collection from vectors embedded elsewhere, e.g. ``semsearch beam-embed``'s
+        ``'PREFIX*.parquet'`` shards, without embedding again (see ``semsearch.embedding_files``).
+
+        The encoder is the one the files record, if they do; ``encoder`` must then be that one
+        (it is needed for queries). Otherwise as ``build``.
+        """
+        files = open_embedding_files(pattern, batch_size=batch_size)
+        encoder = files.encoder(encoder)
+        return cls._build(files, Path(path), encoder, backend, backend_params, reduce, batch_size, progress, resume)
+
+    @classmethod
+    def _build(cls, source: EmbeddedSource, path: Path, encoder: Encoder, backend: str, backend_params: dict[str, Any] | None,
+               reduce: str | None, batch_size: int, progress: bool, resume: bool) -> Collection:
         if path.exists() and not (path / MANIFEST).is_file() and (not path.is_dir() or any(path.iterdir())):
             raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
-        encoder = resolve_encoder(encoder)
         index = new_index(backend, encoder.dim, backend_params, reduce)
-        workspace = BuildWorkspace(path, build_plan(corpus, encoder, index, reducer_spec(index))).open(resume=resume)
+        workspace = BuildWorkspace(path, build_plan(source, encoder, index, reducer_spec(index))).open(resume=resume)
         try:
-            count = write_collection_files(
-                workspace, corpus, encoder, index, batch_size=batch_size, progress=progress, parallel=parallel, workers=workers
-            )
+            count = write_collection_files(workspace, source, index, encoder.dim, batch_size=batch_size, progress=progress)
             workspace.remove_work_files()
             if count == 0:
-                raise SemsearchError(f"{corpus.path}: no documents to index")
+                raise SemsearchError(f"{source.description}: no documents to index")
             created = _now()
             manifest = {
                 "format_version": FORMAT_VERSION,
@@ -117,7 +145,7 @@ class Collection:
                 "metric": "cosine",
                 "backend": {"name": index.name, "params": index.params},
                 "count": count,
-                "source": str(corpus.path),
+                "source": source.description,
                 "created": created,
                 "updated": created,
                 "files": describe_files(workspace.path, [p.name for p in workspace.path.iterdir()]),
@@ -132,7 +160,7 @@ class Collection:
             workspace.discard()
             raise
         collection = cls.open(path, encoder=encoder, verify=False)
-        collection.build_stats = corpus.stats
+        collection.build_stats = source.stats
         collection.resumed_at = workspace.resumed_at
         return collection
 
