@@ -207,6 +207,8 @@ def make_embedder(encoder: Encoder, parallel: str | None = None, workers: int | 
     if parallel == "serial" or workers == 1:
         return SerialEmbedder(encoder)
     if parallel == "processes":
+        if not encoder.fork_safe:
+            return SerialEmbedder(encoder)  # it spreads each batch over its own threads instead
         if "fork" not in multiprocessing.get_all_start_methods():
             raise SemsearchError("embedding in processes needs fork, which this platform lacks; use --parallel threads")
         return ProcessEmbedder(encoder, workers)

@@ -164,6 +164,10 @@ class RecordedEncoder(Encoder):
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.encode(texts)
 
+    @property
+    def fork_safe(self) -> bool:  # type: ignore[override]
+        return self.inner.fork_safe
+
     def spec(self) -> dict[str, Any]:
         return dict(self.recorded)
 

