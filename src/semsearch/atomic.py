@@ -59,11 +59,3 @@ def recover_directory(target: Path) -> None:
     aside = target.with_name(f".{target.name}.old")
     if not target.exists() and aside.is_dir():
         os.rename(aside, target)
-
-
-def temporary_sibling(target: Path) -> Path:
-    """A fresh directory beside ``target``, on the same file system, so the final rename is atomic."""
-    path = target.with_name(f".{target.name}.building-{os.getpid()}")
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
