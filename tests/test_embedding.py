@@ -10,11 +10,24 @@ import pytest
 from semsearch import Collection
 from semsearch.corpus import read_corpus
 from semsearch.documents import Document
-from semsearch.embedding import batched, make_embedder
+from semsearch.embedding import ProcessEmbedder, SerialEmbedder, ThreadEmbedder, batched, make_embedder
 from semsearch.encoders import Encoder
 from semsearch.errors import SemsearchError
+from tests.conftest import FakeEncoder
 
 MODES = ["processes", "threads", "serial"]
+EMBEDDERS = {"processes": ProcessEmbedder, "threads": ThreadEmbedder, "serial": SerialEmbedder}
+
+
+class ForkSafeFakeEncoder(FakeEncoder):
+    """The fake encoder is NumPy only, so it may be forked: these tests need real worker processes."""
+
+    fork_safe = True
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    return ForkSafeFakeEncoder()
 
 
 def documents(count: int) -> list[Document]:
@@ -25,6 +38,7 @@ def documents(count: int) -> list[Document]:
 def test_vectors_come_back_in_corpus_order_and_equal_the_encoders(parallel: str, fake_encoder: Encoder) -> None:
     docs = documents(1003)
     embedder = make_embedder(fake_encoder, parallel, workers=2)
+    assert isinstance(embedder, EMBEDDERS[parallel])
     try:
         results = list(embedder.map(batched(docs, 100)))
     finally:
@@ -58,6 +72,7 @@ def test_reads_ahead_by_at_most_one_batch_per_worker(parallel: str, fake_encoder
 class FailingEncoder(Encoder):
     name = "failing"
     dim = 8
+    fork_safe = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if any("poison" in text for text in texts):
