@@ -3,6 +3,7 @@ and ends up equal to a build that was never interrupted; SIGTERM stops cleanly."
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 
 from semsearch import Collection
-from semsearch.checkpoint import BuildWorkspace, VectorCheckpoint, workspace_path
+from semsearch.backends import create_index
+from semsearch.checkpoint import BuildWorkspace, IndexSnapshots, VectorCheckpoint, workspace_path
 from semsearch.errors import CollectionError
 
 BATCH = 250
@@ -65,9 +67,15 @@ def assert_same_collection(first: Collection, second: Collection) -> None:
         ]
 
 
+@pytest.fixture(scope="module")
+def reference(sample_csv: Path, real_encoder, tmp_path_factory: pytest.TempPathFactory) -> Collection:
+    """The uninterrupted build that every interrupted one must end up equal to."""
+    path = tmp_path_factory.mktemp("reference") / "reference.semsearch"
+    return Collection.build(sample_csv, path, encoder=real_encoder, backend="exact", limit=LIMIT, batch_size=BATCH)
+
+
 @pytest.mark.slow
-def test_a_killed_build_resumes_from_its_last_batch_and_equals_an_uninterrupted_one(sample_csv: Path, real_encoder, tmp_path: Path) -> None:
-    reference = Collection.build(sample_csv, tmp_path / "reference.semsearch", encoder=real_encoder, backend="exact", limit=LIMIT, batch_size=BATCH)
+def test_a_killed_build_resumes_from_its_last_batch_and_equals_an_uninterrupted_one(sample_csv: Path, reference: Collection, tmp_path: Path) -> None:
     target = tmp_path / "news.semsearch"
     killed = start_and_stop(build_command(sample_csv, target), target, 1000, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
@@ -84,7 +92,7 @@ def test_a_killed_build_resumes_from_its_last_batch_and_equals_an_uninterrupted_
 
 
 @pytest.mark.slow
-def test_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collection(sample_csv: Path, fake_encoder, tmp_path: Path) -> None:
+def test_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collection(sample_csv: Path, reference: Collection, tmp_path: Path) -> None:
     target = tmp_path / "news.semsearch"
     old = subprocess.run(build_command(sample_csv, target, "--limit", "300"), capture_output=True, text=True, timeout=300)
     assert old.returncode == 0, old.stderr
@@ -98,6 +106,31 @@ def test_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collection(sample
     checkpoint = VectorCheckpoint(workspace_path(target) / "checkpoint.vectors", 512)
     assert checkpoint.rows >= stored
     checkpoint.close()
+    # The index was saved on the way out, so the resume loads it instead of refilling it.
+    snapshot = json.loads((workspace_path(target) / "index-snapshot" / "rows.json").read_text())
+    assert snapshot == {"rows": stored}
+
+    resumed = subprocess.run(build_command(sample_csv, target, "--resume"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    with Collection.open(target) as collection:
+        assert sorted(collection.info()["files"]) == ["documents.sqlite", "index.exact", "index.exact.ids"]
+        assert_same_collection(reference, collection)
+
+
+def test_index_snapshots_skip_torn_and_too_new_ones(tmp_path: Path) -> None:
+    index = create_index("exact", 4)
+    snapshots = IndexSnapshots(tmp_path, index, every_seconds=0)
+    vectors = np.eye(4, dtype=np.float32)
+    index.add(np.array([1, 2]), vectors[:2])
+    snapshots.save(index, 2)
+    index.add(np.array([3]), vectors[2:3])
+    snapshots.save(index, 3)
+    (tmp_path / "index-snapshot.new").mkdir()  # torn: cut off before its rows.json
+    restored, rows = IndexSnapshots(tmp_path, create_index("exact", 4), every_seconds=0).restore(create_index("exact", 4), committed=3)
+    assert rows == 3 and len(restored) == 3
+    np.testing.assert_array_equal(restored.vectors(np.array([3])), vectors[2:3])
+    empty, rows = IndexSnapshots(tmp_path, create_index("exact", 4), every_seconds=0).restore(create_index("exact", 4), committed=2)
+    assert rows == 0 and len(empty) == 0  # the store holds fewer documents than the snapshot: refill from zero
 
 
 def test_checkpoint_drops_vectors_of_an_uncommitted_batch(tmp_path: Path) -> None:

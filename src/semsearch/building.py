@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from semsearch.backends import VectorIndex
-from semsearch.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, VectorCheckpoint
+from semsearch.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, IndexSnapshots, VectorCheckpoint
 from semsearch.corpus import Corpus, ReadStats
 from semsearch.documents import Document
 from semsearch.embedding import batched, make_embedder, progress_bar
@@ -35,6 +35,8 @@ from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE
 from semsearch.store import DocumentStore
 from semsearch.vector_file import VectorFileWriter
 
+# How often the writer saves the index, so that a resume after a crash refills only what came after.
+SNAPSHOT_SECONDS = 300.0
 # Embedded batches waiting for the writer: enough to ride out a slow write, few enough to bound memory.
 WRITE_QUEUE_BATCHES = 2
 
@@ -187,6 +189,7 @@ def write_collection_files(
     """
     store = _open_store(workspace)
     checkpoint = VectorCheckpoint(workspace.path / VECTORS_CHECKPOINT, dim)
+    snapshots = IndexSnapshots(workspace.path, index, SNAPSHOT_SECONDS)
     bar = None
     try:
         with sigterm_interrupts():
@@ -194,10 +197,13 @@ def write_collection_files(
                 done = workspace.resumed_at = len(store)
                 checkpoint.truncate(done)
                 bar = progress_bar(source.count_rows() if progress else None, progress, initial=done)
-                _refill(index, checkpoint, done, batch_size)
-                _write_batches(source.batches(done), index, store, checkpoint, bar)
+                index, indexed = snapshots.restore(index, done)
+                _refill(index, checkpoint, indexed, done, batch_size)
+                _write_batches(source.batches(done), index, store, checkpoint, snapshots, bar)
             except KeyboardInterrupt:
                 saved = len(store)
+                if saved > snapshots.rows and len(index) == saved:
+                    snapshots.save(index, saved)  # so that --resume need not refill the whole index
                 raise BuildInterrupted(
                     f"{saved:,} documents are saved in {workspace.path}; run the same command with --resume to go on from there"
                 ) from None
@@ -214,7 +220,8 @@ def write_collection_files(
 
 
 def _write_batches(
-    batches: Iterator[tuple[list[Document], np.ndarray]], index: VectorIndex, store: DocumentStore, checkpoint: VectorCheckpoint, bar: Any
+    batches: Iterator[tuple[list[Document], np.ndarray]], index: VectorIndex, store: DocumentStore, checkpoint: VectorCheckpoint,
+    snapshots: IndexSnapshots, bar: Any,
 ) -> None:
     """Checkpoint, store and index each batch in the writer thread while the source makes the next."""
 
@@ -224,6 +231,8 @@ def _write_batches(
         store.add(batch)
         index.add(ids, vectors)
         bar.update(len(batch))
+        if snapshots.due():
+            snapshots.save(index, checkpoint.rows)
 
     writer = BackgroundWriter(write)
     try:
@@ -234,9 +243,9 @@ def _write_batches(
         writer.close()
 
 
-def _refill(index: VectorIndex, checkpoint: VectorCheckpoint, rows: int, batch_size: int) -> None:
-    """Put the checkpointed vectors back into a new index, in the order they were first added."""
-    for start in range(0, rows, batch_size):
+def _refill(index: VectorIndex, checkpoint: VectorCheckpoint, start_row: int, rows: int, batch_size: int) -> None:
+    """Put the checkpointed vectors from ``start_row`` on back into the index, in the order they were first added."""
+    for start in range(start_row, rows, batch_size):
         ids, vectors = checkpoint.read(start, min(rows, start + batch_size))
         index.add(ids, vectors)
 

@@ -10,10 +10,14 @@ depend on the process, so the next run can find it. In it:
   batch's documents are committed to ``documents.sqlite``.
 - ``documents.sqlite``, journaled (WAL) while building, one transaction per batch.
 
+- ``index-snapshot/``: the index as saved every few minutes and when a build is interrupted,
+  with ``rows.json`` (written last) saying how many checkpoint records it holds.
+
 So after a crash at any moment the store holds whole batches only, and the vector file holds at
 least as many rows as the store holds documents: the committed count is the store's row count,
-extra vector rows are cut off, the index is refilled from the vector file and embedding resumes
-at the next document of the corpus. The workspace is locked while a build runs in it.
+extra vector rows are cut off, the index is loaded from the snapshot (if any) and refilled from
+the vector file past it, and embedding resumes at the next document of the corpus. The workspace
+is locked while a build runs in it.
 """
 
 from __future__ import annotations
@@ -22,18 +26,24 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from semsearch.backends import VectorIndex, backend_class
 from semsearch.errors import CollectionError
+from semsearch.reduce import reducer_spec
 
 PLAN_FILE = "build.json"
 VECTORS_CHECKPOINT = "checkpoint.vectors"
 LOCK_FILE = ".lock"
-# Files that exist only while building; removed before the workspace becomes the collection.
+SNAPSHOT = "index-snapshot"
+SNAPSHOT_ROWS = "rows.json"
+# What exists only while building; removed before the workspace becomes the collection.
 WORK_FILES = (PLAN_FILE, VECTORS_CHECKPOINT, LOCK_FILE)
+WORK_DIRECTORIES = (SNAPSHOT, f"{SNAPSHOT}.new", f"{SNAPSHOT}.old")
 
 
 def workspace_path(target: Path) -> Path:
@@ -80,6 +90,65 @@ class VectorCheckpoint:
 
     def close(self) -> None:
         self._stream.close()
+
+
+class IndexSnapshots:
+    """The index saved now and then, so a resumed build refills only the vectors added after it.
+
+    Only for indexes that can be loaded and added to: not a reducer's index (its reducer may
+    not be fitted yet) nor one that cannot take additions (annoy).
+    """
+
+    def __init__(self, directory: Path, index: VectorIndex, every_seconds: float) -> None:
+        self.directory = directory / SNAPSHOT
+        self.enabled = index.supports_updates and reducer_spec(index) is None
+        self.every_seconds = every_seconds
+        self.rows = 0
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        return self.enabled and time.monotonic() - self._last >= self.every_seconds
+
+    def save(self, index: VectorIndex, rows: int) -> None:
+        """Written beside the last one and swapped in, ``rows.json`` last: a torn snapshot is never used."""
+        if not self.enabled or rows <= self.rows:
+            return
+        fresh, old = self.directory.with_name(f"{SNAPSHOT}.new"), self.directory.with_name(f"{SNAPSHOT}.old")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir()
+        index.save(fresh)
+        for file in fresh.iterdir():
+            with file.open("rb") as stream:
+                os.fsync(stream.fileno())
+        (fresh / SNAPSHOT_ROWS).write_text(json.dumps({"rows": rows}), encoding="utf-8")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.directory.exists():
+            os.rename(self.directory, old)
+        os.rename(fresh, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+        self.rows, self._last = rows, time.monotonic()
+
+    def restore(self, index: VectorIndex, committed: int) -> tuple[VectorIndex, int]:
+        """The newest complete snapshot of at most ``committed`` rows and its row count, else ``index`` and 0."""
+        if not self.enabled:
+            return index, 0
+        candidates = []
+        for name in (SNAPSHOT, f"{SNAPSHOT}.new", f"{SNAPSHOT}.old"):
+            try:
+                rows = json.loads((self.directory.with_name(name) / SNAPSHOT_ROWS).read_text(encoding="utf-8"))["rows"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if rows <= committed:
+                candidates.append((rows, self.directory.with_name(name)))
+        for rows, directory in sorted(candidates, reverse=True):
+            try:
+                loaded = backend_class(index.name).load(directory, index.dim, index.params, mmap=False)
+            except Exception:  # damaged: try an older one, or refill from zero
+                continue
+            if len(loaded) == rows:
+                self.rows = rows
+                return loaded, rows
+        return index, 0
 
 
 class BuildWorkspace:
@@ -139,6 +208,8 @@ class BuildWorkspace:
         """Leave only the collection's own files, for the manifest and the final rename."""
         for name in WORK_FILES:
             (self.path / name).unlink(missing_ok=True)
+        for name in WORK_DIRECTORIES:
+            shutil.rmtree(self.path / name, ignore_errors=True)
 
     def release(self) -> None:
         if self._lock is not None:
