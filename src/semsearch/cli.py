@@ -19,6 +19,8 @@ from semsearch.documents import Hit
 from semsearch.embedding import DEFAULT_BATCH_SIZE, PARALLEL_MODES
 from semsearch.encoders import DEFAULT_ENCODER, format_spec, get_encoder, list_encoders
 from semsearch.errors import BuildInterrupted, SemsearchError
+from semsearch.filters import Filter, parse_where
+from semsearch.retrieval import MODES
 from semsearch.updates import UpdateStats
 
 
@@ -253,7 +255,13 @@ def _queries(query: str | None) -> Iterator[str]:
 @click.option("-k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query: {query, hits: [{id, text, date, score}]}.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Search-time backend parameter, e.g. expansion_search=128.")
-def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[str, ...]) -> None:
+@click.option("--mode", type=click.Choice(MODES), default="semantic", show_default=True,
+              help="semantic: by meaning; keyword: by words (BM25); hybrid: both, fused by reciprocal rank.")
+@click.option("--date-from", metavar="YYYY-MM-DD", help="Only documents dated on or after this day.")
+@click.option("--date-to", metavar="YYYY-MM-DD", help="Only documents dated on or before this day.")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only documents whose metadata FIELD is VALUE; repeatable.")
+def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[str, ...], mode: str, date_from: str | None,
+           date_to: str | None, where: tuple[str, ...]) -> None:
     """Search the collection at PATH for QUERY.
 
     Without QUERY: an interactive prompt at a terminal, otherwise one query per line of stdin.
@@ -261,11 +269,14 @@ def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[s
     \b
       semsearch search news.semsearch "confronting global challenges"
       semsearch search news.semsearch "desafíos globales" -k 5 --json
+      semsearch search news.semsearch "rivkin trial" --mode hybrid --date-from 2003-03-01 --date-to 2003-03-31
     """
     search_params = parse_params(params)
+    filters = {"mode": mode, "date_from": date_from, "date_to": date_to, "where": parse_where(where)}
+    Filter.of(date_from, date_to, filters["where"])  # a bad date is reported before the collection is opened
     with Collection.open(path) as collection:
         for text in _queries(query):
-            hits = collection.search(text, k=k, **search_params)
+            hits = collection.search(text, k=k, **filters, **search_params)
             if as_json:
                 click.echo(json.dumps({"query": text, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
             else:

@@ -25,9 +25,12 @@ from semsearch.embedding_files import open_embedding_files
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.manifest import DOCUMENTS_FILE, FORMAT_VERSION, MANIFEST, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
+from semsearch.filters import Filter
 from semsearch.reduce import new_index, open_index, reducer_spec
+from semsearch.retrieval import FUSION_DEPTH, MODES, Ranking, fuse, keyword_rankings, semantic_rankings
 from semsearch.store import DocumentStore
 from semsearch.updates import UpdateStats, apply_update, data_directory
+from semsearch.vector_file import StoredVectors
 
 # Opening retries when an update deletes the files of the manifest it read (see updates.py).
 OPEN_ATTEMPTS = 3
@@ -62,6 +65,7 @@ class Collection:
         self.encoder = encoder
         self.build_stats: ReadStats | None = None
         self.resumed_at = 0  # documents a resumed build found already done
+        self._stored_vectors: StoredVectors | None = None
 
     # -- building --
 
@@ -209,6 +213,7 @@ class Collection:
         fresh = Collection.open(self.path, encoder=self.encoder, verify=False)
         self.store.close()
         self.manifest, self.store, self.index = fresh.manifest, fresh.store, fresh.index
+        self._stored_vectors = None
         return True
 
     # -- updating --
@@ -243,31 +248,63 @@ class Collection:
     # -- searching --
 
     @overload
-    def search(self, query: str, k: int = 10, **search_params: Any) -> list[Hit]: ...
+    def search(self, query: str, k: int = 10, *, mode: str = "semantic", date_from: datetime.date | str | None = None,
+               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None, **search_params: Any) -> list[Hit]: ...
     @overload
-    def search(self, query: Sequence[str], k: int = 10, **search_params: Any) -> list[list[Hit]]: ...
+    def search(self, query: Sequence[str], k: int = 10, *, mode: str = "semantic", date_from: datetime.date | str | None = None,
+               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None, **search_params: Any) -> list[list[Hit]]: ...
 
-    def search(self, query: str | Sequence[str], k: int = 10, **search_params: Any) -> list[Hit] | list[list[Hit]]:
-        """The k documents nearest in meaning to a query, best first; a list of queries gives a list of lists."""
+    def search(self, query: str | Sequence[str], k: int = 10, *, mode: str = "semantic", date_from: datetime.date | str | None = None,
+               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None, **search_params: Any) -> list[Hit] | list[list[Hit]]:
+        """The k documents nearest in meaning to a query, best first; a list of queries gives a list of lists.
+
+        ``mode``: "semantic" (cosine similarity), "keyword" (SQLite FTS5 BM25, score = -bm25) or
+        "hybrid" (both fused by reciprocal rank, score = the fused sum). ``date_from`` and
+        ``date_to`` (YYYY-MM-DD, inclusive) and ``where`` (metadata field -> value) filter the
+        documents; a filtered search still returns k hits when k documents match.
+        """
         queries = [query] if isinstance(query, str) else list(query)
         if k < 1:
             raise SemsearchError(f"k must be at least 1, got {k}")
+        if mode not in MODES:
+            raise SemsearchError(f"no search mode {mode!r}; choose one of {', '.join(MODES)}")
+        wanted = Filter.of(date_from, date_to, where)
         if not queries:
             return []
-        try:
-            ids, scores = self.index.search(self.encoder.encode(queries), k, **search_params)
-        except ValueError as error:
-            raise SemsearchError(str(error)) from None
-        documents = self.store.get(int(i) for i in np.unique(ids) if i != MISSING_ID)
+        rankings = self._rankings(queries, k, mode, wanted, search_params)
+        documents = self.store.get({document_id for ranking in rankings for document_id, _ in ranking})
         results = [
             [
                 Hit(id=document.id, text=document.text, date=document.date, score=float(score), meta=document.meta)
-                for document_id, score in zip(row_ids, row_scores)
-                if (document := documents.get(int(document_id))) is not None
+                for document_id, score in ranking
+                if (document := documents.get(document_id)) is not None
             ]
-            for row_ids, row_scores in zip(ids, scores)
+            for ranking in rankings
         ]
         return results[0] if isinstance(query, str) else results
+
+    def _rankings(self, queries: list[str], k: int, mode: str, wanted: Filter | None, search_params: dict[str, Any]) -> list[Ranking]:
+        depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
+        semantic: list[Ranking] = []
+        if mode != "keyword":
+            try:
+                semantic = semantic_rankings(self.index, self.store, self.vectors, self.encoder.encode(queries), depth, wanted, search_params)
+            except ValueError as error:
+                raise SemsearchError(str(error)) from None
+        if mode == "semantic":
+            return semantic
+        keyword = keyword_rankings(self.store, queries, depth, wanted)
+        if mode == "keyword":
+            return keyword
+        return [fuse([by_meaning, by_words], k) for by_meaning, by_words in zip(semantic, keyword)]
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of documents, as the index compares them: from the index, or from vectors.npy."""
+        if self.index.keeps_vectors:
+            return self.index.vectors(np.asarray(ids, dtype=np.int64))
+        if self._stored_vectors is None:
+            self._stored_vectors = StoredVectors(data_directory(self.path, self.manifest) / VECTORS_FILE)
+        return self._stored_vectors.vectors(ids)
 
     def info(self) -> dict[str, Any]:
         """The manifest's facts plus the size on disk, for ``semsearch info`` and ``GET /info``."""

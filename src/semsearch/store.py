@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,7 @@ import numpy as np
 
 from semsearch.documents import Document
 from semsearch.errors import CollectionError
+from semsearch.filters import Filter
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -140,6 +142,48 @@ class DocumentStore:
                 found[row[0]] = _row_to_document(row)
         return found
 
+    # -- filters and keyword search --
+
+    def count_matching(self, where: Filter) -> int:
+        clause, parameters = where.sql()
+        return self._connection.execute(f"SELECT count(*) FROM documents WHERE {clause}", parameters).fetchone()[0]
+
+    def matching_ids(self, where: Filter) -> np.ndarray:
+        """Ids of every document the filter matches, ascending."""
+        clause, parameters = where.sql()
+        rows = self._connection.execute(f"SELECT id FROM documents WHERE {clause} ORDER BY id", parameters).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    def filter_ids(self, ids: Iterable[int], where: Filter) -> set[int]:
+        """Those of ``ids`` whose documents the filter matches."""
+        clause, parameters = where.sql()
+        ids = [int(i) for i in ids]
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id FROM documents WHERE id IN ({marks}) AND {clause}"
+            found.update(row[0] for row in self._connection.execute(query, [*chunk, *parameters]))
+        return found
+
+    def keyword_search(self, text: str, k: int, where: Filter | None = None) -> list[tuple[int, float]]:
+        """The k best documents by BM25 for any of the query's words, as (id, score), higher is better.
+
+        The query's words are quoted, so FTS5 syntax in user input is matched as text, never run.
+        """
+        words = keyword_terms(text)
+        if not words:
+            return []
+        match = " OR ".join(f'"{word}"' for word in words)
+        clause, parameters = where.sql("documents") if where else ("1", [])
+        query = (
+            "SELECT documents.id, bm25(documents_fts) AS rank FROM documents_fts "
+            "JOIN documents ON documents.id = documents_fts.rowid "
+            f"WHERE documents_fts MATCH ? AND {clause} ORDER BY rank LIMIT ?"
+        )
+        rows = self._connection.execute(query, [match, *parameters, k]).fetchall()
+        return [(int(document_id), -float(rank)) for document_id, rank in rows]
+
     def __len__(self) -> int:
         return self._connection.execute("SELECT count(*) FROM documents").fetchone()[0]
 
@@ -152,6 +196,11 @@ class DocumentStore:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def keyword_terms(text: str) -> list[str]:
+    """The words FTS5's default tokenizer would index: letters and digits, lower-cased, each once."""
+    return list(dict.fromkeys(re.findall(r"\w+", text.lower())))
 
 
 def _first_repeat(ids: Sequence[int]) -> int | None:

@@ -1,0 +1,109 @@
+"""How a search finds its ids: semantic (the vector index, with filters), keyword (FTS5 BM25), and hybrid.
+
+Filtered semantic search must return k hits whenever k documents match. usearch's Python
+API has no predicate search, so when few documents match (``EXACT_SUBSET_LIMIT``) their
+vectors are scored exactly, and otherwise the index is asked for more and more candidates
+until k of them match, ending in an exact scan of the matching subset if it never finds them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from semsearch.backends import MISSING_ID, VectorIndex
+from semsearch.backends.exact import top_k
+from semsearch.filters import Filter
+from semsearch.store import DocumentStore
+
+MODES = ("semantic", "keyword", "hybrid")
+# Matching documents scored exactly rather than through the index: about 40 MB of float32 at 512 dimensions.
+EXACT_SUBSET_LIMIT = 20_000
+# Vectors fetched and scored at once in an exact scan.
+SCAN_CHUNK = 50_000
+# How much the candidate set grows each time too few candidates match.
+WIDEN_FACTOR = 4
+# Reciprocal rank fusion: score = sum over rankings of 1 / (RRF_CONSTANT + rank); 60 as in Cormack et al. (2009).
+RRF_CONSTANT = 60
+# Each ranking hybrid fuses is this long at least: a document ranked low in one and high in the other still counts.
+FUSION_DEPTH = 100
+
+Ranking = list[tuple[int, float]]
+VectorLookup = Callable[[np.ndarray], np.ndarray]
+
+
+def semantic_rankings(
+    index: VectorIndex,
+    store: DocumentStore,
+    vectors_of: VectorLookup,
+    queries: np.ndarray,
+    k: int,
+    where: Filter | None,
+    search_params: dict[str, Any],
+    exact_subset_limit: int | None = None,
+) -> list[Ranking]:
+    """Per query, up to k (id, cosine) pairs, best first, among documents ``where`` matches."""
+    exact_subset_limit = EXACT_SUBSET_LIMIT if exact_subset_limit is None else exact_subset_limit
+    if where is None:
+        return _rows(*index.search(queries, k, **search_params))
+    matching = store.count_matching(where)
+    if matching == 0:
+        return [[] for _ in queries]
+    if matching <= exact_subset_limit:
+        return _exact_scan(store.matching_ids(where), vectors_of, queries, k)
+    total = max(len(index), 1)
+    candidates = min(total, k * math.ceil(2 * total / matching))
+    results: list[Ranking | None] = [None] * len(queries)
+    pending = list(range(len(queries)))
+    while pending and candidates < total:
+        ids, scores = index.search(queries[pending], candidates, **search_params)
+        allowed = store.filter_ids({int(i) for i in np.unique(ids) if i != MISSING_ID}, where)
+        still_pending = []
+        for position, row_ids, row_scores in zip(pending, ids, scores):
+            kept = [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if int(i) in allowed]
+            if len(kept) >= k:
+                results[position] = kept[:k]
+            else:
+                still_pending.append(position)
+        pending = still_pending
+        candidates = min(total, candidates * WIDEN_FACTOR)
+    if pending:
+        scanned = _exact_scan(store.matching_ids(where), vectors_of, queries[pending], k)
+        for position, ranking in zip(pending, scanned):
+            results[position] = ranking
+    return [ranking or [] for ranking in results]
+
+
+def _rows(ids: np.ndarray, scores: np.ndarray) -> list[Ranking]:
+    return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i != MISSING_ID] for row_ids, row_scores in zip(ids, scores)]
+
+
+def _exact_scan(ids: np.ndarray, vectors_of: VectorLookup, queries: np.ndarray, k: int) -> list[Ranking]:
+    """Score every one of ``ids`` against every query, a chunk of vectors at a time; keep the k best."""
+    best_ids = np.full((len(queries), 0), MISSING_ID, dtype=np.int64)
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    for start in range(0, len(ids), SCAN_CHUNK):
+        chunk = ids[start : start + SCAN_CHUNK]
+        scores = queries @ np.asarray(vectors_of(chunk), dtype=np.float32).T
+        candidate_ids = np.concatenate([best_ids, np.broadcast_to(chunk, (len(queries), len(chunk)))], axis=1)
+        candidate_scores = np.concatenate([best_scores, scores.astype(np.float32)], axis=1)
+        positions, best_scores = top_k(candidate_scores, k)
+        found = positions != MISSING_ID
+        best_ids = np.where(found, np.take_along_axis(candidate_ids, np.maximum(positions, 0), axis=1), MISSING_ID)
+    return _rows(best_ids, best_scores)
+
+
+def keyword_rankings(store: DocumentStore, texts: Sequence[str], k: int, where: Filter | None) -> list[Ranking]:
+    return [store.keyword_search(text, k, where) for text in texts]
+
+
+def fuse(rankings: Sequence[Ranking], k: int) -> Ranking:
+    """Reciprocal rank fusion: documents high in several rankings come first; scores are the fused sums."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (document_id, _) in enumerate(ranking, start=1):
+            fused[document_id] = fused.get(document_id, 0.0) + 1.0 / (RRF_CONSTANT + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
