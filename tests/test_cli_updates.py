@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,28 @@ def test_bad_source_is_one_line_and_changes_nothing(tmp_path: Path, collection_p
     assert result.output.startswith(f"Error: {more}, line 2: field 'publish_date'")
     assert (collection_path / "manifest.json").read_bytes() == before
     assert not any(p.name.startswith("generation-") for p in collection_path.iterdir())
+
+
+def test_search_with_filters_and_modes(collection_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["search", str(collection_path), "budget", "--mode", "keyword", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [hit["id"] for hit in json.loads(result.output)["hits"]] == [1]
+    result = runner.invoke(cli, ["search", str(collection_path), "police budget drought", "--date-from", "2020-01-02", "--json", "--mode", "hybrid"])
+    assert {hit["id"] for hit in json.loads(result.output)["hits"]} == {1, 2}
+    result = runner.invoke(cli, ["search", str(collection_path), "farmers", "--date-to", "2020-01-01", "--json"])
+    assert [hit["id"] for hit in json.loads(result.output)["hits"]] == [0]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--date-from", "2020-02-30"], "Error: date_from: '2020-02-30' is not a date; expected YYYY-MM-DD, e.g. 2003-04-01"),
+        (["--where", "desk"], "Error: --where 'desk': expected FIELD=VALUE, e.g. --where section=sport"),
+        (["--date-from", "2020-03-01", "--date-to", "2020-01-01"], "Error: date_from 2020-03-01 is after date_to 2020-01-01: no document can match"),
+    ],
+)
+def test_bad_filter_options_are_one_line(collection_path: Path, options: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["search", str(collection_path), "police", *options])
+    assert result.exit_code == 1
+    assert result.output.strip() == message

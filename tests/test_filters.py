@@ -102,7 +102,9 @@ def test_fewer_matches_than_k_gives_all_of_them(desk_collection: Collection) -> 
     assert 0 < len(hits) < 10
 
 
-def test_metadata_values_of_json_types(tmp_path: Path, fake_encoder) -> None:
+@pytest.mark.parametrize(("backend", "params"), [("exact", {}), ("annoy", {}), ("faiss", {"index": "HNSW16"})])
+def test_metadata_values_of_json_types(tmp_path: Path, fake_encoder, backend: str, params: dict) -> None:
+    """Also the exact scan from vectors.npy, for backends that keep no vectors (annoy, faiss)."""
     source = tmp_path / "docs.jsonl"
     rows = [
         {"text": "storm hits coast", "priority": 3, "live": True, "region": "north"},
@@ -110,7 +112,7 @@ def test_metadata_values_of_json_types(tmp_path: Path, fake_encoder) -> None:
         {"text": "storm warning issued", "priority": 3, "live": False, "region": None},
     ]
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    with Collection.build(source, tmp_path / "c.semsearch", encoder=fake_encoder, backend="exact") as collection:
+    with Collection.build(source, tmp_path / "c.semsearch", encoder=fake_encoder, backend=backend, backend_params=params) as collection:
         assert {h.id for h in collection.search("storm", k=5, where={"priority": 3})} == {0, 2}
         assert {h.id for h in collection.search("storm", k=5, where={"priority": "3"})} == {0, 2}, "text from a command line matches a number"
         assert {h.id for h in collection.search("storm", k=5, where={"live": True})} == {0}

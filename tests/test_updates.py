@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from semsearch import Collection, Document
-from semsearch.backends import BACKENDS
-from semsearch.backends.exact import ExactIndex
 from semsearch.errors import CollectionError
 from semsearch.manifest import read_manifest
 
@@ -29,21 +27,15 @@ TEXTS = [
 ]
 
 
-class StaticExactIndex(ExactIndex):
-    """Exact search that, like Annoy, cannot change once built and keeps no vectors of its own."""
-
-    name = "static-exact"
-    keeps_vectors = False
-    supports_updates = False
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        raise NotImplementedError("keeps no vectors")
-
-
-@pytest.fixture
-def static_backend(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setitem(BACKENDS, "static-exact", f"{__name__}:StaticExactIndex")
-    return "static-exact"
+# name -> (backend, build params, can add in place, can remove in place)
+BACKEND_CASES = {
+    "exact": ("exact", {}, True, True),
+    "usearch": ("usearch", {}, True, True),
+    "hnswlib": ("hnswlib", {}, True, True),
+    "faiss-ivf": ("faiss", {"index": "IVF2,Flat", "nprobe": 2}, True, True),
+    "faiss-hnsw": ("faiss", {"index": "HNSW16"}, True, False),
+    "annoy": ("annoy", {}, False, False),
+}
 
 
 def documents(texts: list[str], first_id: int = 0) -> list[Document]:
@@ -57,8 +49,10 @@ def write_corpus(path: Path, rows: list[Document]) -> Path:
 
 
 def build(tmp_path: Path, encoder, backend: str = "exact", rows: list[Document] | None = None, name: str = "news.semsearch") -> Collection:
+    """A collection of TEXTS (or ``rows``); ``backend`` is a name or a key of BACKEND_CASES."""
     source = write_corpus(tmp_path / f"{name}.jsonl", documents(TEXTS) if rows is None else rows)
-    return Collection.build(source, tmp_path / name, encoder=encoder, backend=backend)
+    backend_name, params = BACKEND_CASES[backend][:2] if backend in BACKEND_CASES else (backend, {})
+    return Collection.build(source, tmp_path / name, encoder=encoder, backend=backend_name, backend_params=dict(params))
 
 
 def contents(collection: Collection) -> dict[int, str]:
@@ -70,10 +64,12 @@ def ranking(collection: Collection, queries: list[str]) -> list[list[tuple[float
     return [sorted((-round(hit.score, 5), hit.id) for hit in hits) for hits in collection.search(queries, k=100)]
 
 
-@pytest.mark.parametrize("backend", ["exact", "usearch"])
+@pytest.mark.parametrize("backend", list(BACKEND_CASES))
 def test_add_finds_new_documents_and_keeps_old(tmp_path: Path, fake_encoder, backend: str) -> None:
     collection = build(tmp_path, fake_encoder, backend)
-    stats = collection.add(documents(["kangaroo escapes from zoo enclosure", "parliament debates climate bill"], first_id=100))
+    new = documents(["kangaroo escapes from zoo enclosure", "parliament debates climate bill"], first_id=100)
+    stats = collection.add(new, rebuild=not BACKEND_CASES[backend][2])
+    assert stats.rebuilt is not BACKEND_CASES[backend][2]
     assert (stats.added, stats.replaced, stats.removed, stats.count) == (2, 0, 0, 12)
     assert len(collection) == 12
     assert collection.search("kangaroo escapes zoo", k=1)[0].id == 100
@@ -118,10 +114,11 @@ def test_repeated_id_in_the_input_is_an_error(tmp_path: Path, fake_encoder) -> N
     assert len(Collection.open(collection.path, encoder=fake_encoder)) == len(TEXTS)
 
 
-@pytest.mark.parametrize("backend", ["exact", "usearch"])
+@pytest.mark.parametrize("backend", list(BACKEND_CASES))
 def test_upsert_replaces_the_text_and_its_vector(tmp_path: Path, fake_encoder, backend: str) -> None:
     collection = build(tmp_path, fake_encoder, backend)
-    stats = collection.upsert([Document(id=2, text="kangaroo escapes from zoo enclosure"), Document(id=20, text="brand new headline")])
+    replacing = [Document(id=2, text="kangaroo escapes from zoo enclosure"), Document(id=20, text="brand new headline")]
+    stats = collection.upsert(replacing, rebuild=not all(BACKEND_CASES[backend][2:]))
     assert (stats.added, stats.replaced) == (1, 1)
     assert len(collection) == len(TEXTS) + 1
     hit = collection.search("kangaroo escapes zoo", k=1)[0]
@@ -130,10 +127,10 @@ def test_upsert_replaces_the_text_and_its_vector(tmp_path: Path, fake_encoder, b
     assert [h.score for h in old_text_hits if h.id == 2][0] < 0.5, "the old vector is gone with the old text"
 
 
-@pytest.mark.parametrize("backend", ["exact", "usearch"])
+@pytest.mark.parametrize("backend", list(BACKEND_CASES))
 def test_remove_forgets_documents(tmp_path: Path, fake_encoder, backend: str) -> None:
     collection = build(tmp_path, fake_encoder, backend)
-    stats = collection.remove([0, 5, 999])
+    stats = collection.remove([0, 5, 999], rebuild=not BACKEND_CASES[backend][3])
     assert (stats.removed, stats.not_found, stats.count) == (2, (999,), 8)
     found = {hit.id for hit in collection.search(TEXTS, k=len(TEXTS))[0]}
     assert found == set(range(len(TEXTS))) - {0, 5}
@@ -172,11 +169,11 @@ def test_a_reader_opened_before_an_update_keeps_its_state_until_refresh(tmp_path
     assert reader.refresh() is False
 
 
-def test_backend_that_cannot_update_needs_rebuild(tmp_path: Path, fake_encoder, static_backend: str) -> None:
-    collection = build(tmp_path, fake_encoder, static_backend)
+def test_annoy_needs_rebuild_and_keeps_vectors_npy_in_step(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder, "annoy")
     assert (collection.path / "vectors.npy").is_file()
     before = read_manifest(collection.path)
-    with pytest.raises(CollectionError, match="cannot add to or remove from a built index; pass --rebuild"):
+    with pytest.raises(CollectionError, match="the annoy backend cannot add to or remove from a built index; pass --rebuild"):
         collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30))
     assert read_manifest(collection.path) == before
     stats = collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30), rebuild=True)
@@ -192,10 +189,19 @@ def test_backend_that_cannot_update_needs_rebuild(tmp_path: Path, fake_encoder, 
     assert collection.search("kangaroo escapes zoo", k=1)[0].id == 30
 
 
-@pytest.mark.parametrize("backend", ["exact", "usearch", "static-exact"])
-def test_removing_every_document_then_adding_again(tmp_path: Path, fake_encoder, static_backend: str, backend: str) -> None:
+def test_a_backend_refusing_an_update_suggests_rebuild_and_changes_nothing(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder, "faiss-hnsw")
+    before = read_manifest(collection.path)
+    with pytest.raises(CollectionError, match="cannot remove vectors.*; pass --rebuild"):
+        collection.remove([3])
+    assert read_manifest(collection.path) == before
+    assert collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30)).added == 1, "adding works in place"
+
+
+@pytest.mark.parametrize("backend", list(BACKEND_CASES))
+def test_removing_every_document_then_adding_again(tmp_path: Path, fake_encoder, backend: str) -> None:
     collection = build(tmp_path, fake_encoder, backend)
-    assert collection.remove(range(len(TEXTS)), rebuild=backend == static_backend).count == 0
+    assert collection.remove(range(len(TEXTS)), rebuild=not BACKEND_CASES[backend][3]).count == 0
     assert collection.search("police", k=3) == []
-    collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=0), rebuild=backend == static_backend)
+    collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=0), rebuild=not BACKEND_CASES[backend][2])
     assert [hit.id for hit in collection.search("kangaroo", k=3)] == [0]

@@ -170,7 +170,7 @@ def _write_generation(
         stats.removed = len(gone)
         stats.not_found = tuple(sorted(set(wanted) - set(gone)))
         store.remove(gone)
-        if in_place:
+        if in_place and gone:
             index.remove(np.asarray(gone, dtype=np.int64))
         replaced: list[int] = []
         if isinstance(documents, Corpus):
@@ -193,7 +193,8 @@ def _write_generation(
             store.add(batch)
             replaced.extend(existing)
             if in_place:
-                index.remove(np.asarray(existing, dtype=np.int64))
+                if existing:
+                    index.remove(np.asarray(existing, dtype=np.int64))
                 index.add(ids, vectors)
             if added_file is not None:
                 added_file.append(vectors, ids)
@@ -221,7 +222,8 @@ def _write_generation(
         index.save(new)
         stats.count = len(store)
     except ValueError as error:  # a backend refusing ids or vectors
-        raise CollectionError(f"{new.parent}: the update cannot be applied: {error}") from None
+        hint = "" if rebuild else "; pass --rebuild (rebuild=True) to rebuild the index from the stored vectors"
+        raise CollectionError(f"{new.parent}: the update cannot be applied: {error}{hint}") from None
     finally:
         store.close()
         if added_file is not None:
