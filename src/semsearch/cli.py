@@ -81,6 +81,7 @@ def cli() -> None:
 @click.option("--date-field", help="Column or field holding the date [default: publish_date, date].")
 @click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number].")
 @click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first.")
+@click.option("--dedupe", is_flag=True, help="Skip and count documents whose text repeats an earlier one exactly.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="Embed in worker processes or threads, or serially [default: processes].")
 @click.option("--workers", type=click.IntRange(min=1), help="Embedding workers [default: one per CPU this process may use].")
@@ -88,7 +89,7 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def build(ctx: click.Context, source: str | None, embeddings: str | None, path: Path, backend: str, params: tuple[str, ...], reduce_to: str | None, encoder: str, limit: int | None, corpus_format: str | None,
-          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, batch_size: int,
+          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, dedupe: bool, batch_size: int,
           parallel: str | None, workers: int | None, resume: bool, quiet: bool) -> None:
     """Build a collection from SOURCE: a corpus file (.csv, .tsv, .txt, .jsonl, .parquet, optionally .gz)
     or a bundled data set (see `semsearch datasets`).
@@ -111,7 +112,7 @@ def build(ctx: click.Context, source: str | None, embeddings: str | None, path: 
         collection = Collection.build(
             source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), reduce=reduce_to,
             batch_size=batch_size, progress=not quiet, parallel=parallel, workers=workers, resume=resume,
-            format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, limit=limit,
+            format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, limit=limit, dedupe=dedupe,
         )
     stats = collection.build_stats
     skipped = []
@@ -119,6 +120,8 @@ def build(ctx: click.Context, source: str | None, embeddings: str | None, path: 
         skipped.append(f"{stats.skipped_empty:,} empty")
     if stats and stats.skipped_bad:
         skipped.append(f"{stats.skipped_bad:,} bad")
+    if stats and stats.skipped_duplicate:
+        skipped.append(f"{stats.skipped_duplicate:,} duplicate")
     note = f" (skipped {', '.join(skipped)})" if skipped else ""
     resumed = f"; resumed after {collection.resumed_at:,} documents" if collection.resumed_at else ""
     click.echo(f"built {path}: {len(collection):,} documents, {collection.index.name} index{note}{resumed}", err=True)

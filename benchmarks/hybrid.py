@@ -1,0 +1,98 @@
+"""Hybrid against semantic (and keyword) search on the hand-made queries of tests/data/queries.jsonl.
+
+Builds the bundled sample (21,293 ABC headlines) with the default encoder and backend, once,
+then scores each search mode by hit@10 and MRR@10 and writes the table into BENCHMARKS.md
+between the markers of its own section, leaving the rest of the file as it is.
+
+    flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/hybrid.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import time
+from pathlib import Path
+
+from semsearch import Collection
+from semsearch.datasets import bundled_path
+from semsearch.encoders.use import available_cpus
+from semsearch.evaluate import first_relevant_rank, hit_rate_and_mrr, load_queries
+from semsearch.retrieval import MODES, RRF_CONSTANT
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = ROOT / "tests" / "data" / "queries.jsonl"
+START, END = "<!-- hybrid:start -->", "<!-- hybrid:end -->"
+COMMAND = "flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/hybrid.py"
+K = 10
+
+
+def measure(collection: Collection) -> tuple[list[str], dict[str, dict[str, tuple[float, float, int]]]]:
+    """Per mode, per query kind (and "all"): (hit@10, MRR@10, number of queries)."""
+    queries = load_queries(QUERIES)
+    kinds = ["all", *sorted({query.kind for query in queries})]
+    table: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for mode in MODES:
+        results = collection.search([query.query for query in queries], k=K, mode=mode)
+        ranks = [first_relevant_rank([hit.id for hit in hits], query.ids, K) for query, hits in zip(queries, results)]
+        table[mode] = {}
+        for kind in kinds:
+            chosen = [rank for rank, query in zip(ranks, queries) if kind in ("all", query.kind)]
+            table[mode][kind] = (*hit_rate_and_mrr(chosen), len(chosen))
+    return kinds, table
+
+
+def markdown(kinds: list[str], table: dict[str, dict[str, tuple[float, float, int]]], collection: Collection, seconds: float) -> str:
+    counts = {kind: table["semantic"][kind][2] for kind in kinds}
+    header = "| mode | " + " | ".join(f"{kind} ({counts[kind]}): hit@10 / MRR@10" for kind in kinds) + " |"
+    rows = [header, "| --- |" + " --- |" * len(kinds)]
+    for mode, by_kind in table.items():
+        rows.append(f"| {mode} | " + " | ".join(f"{hit:.2f} / {mrr:.2f}" for hit, mrr, _ in by_kind.values()) + " |")
+    encoder = collection.manifest["encoder"]
+    return "\n".join(
+        [
+            START,
+            "## Hybrid search against semantic search (issue 6)",
+            "",
+            f"{len(collection):,} headlines of the bundled sample, encoder {encoder['name']} {encoder['version']}, "
+            f"backend {collection.index.name}; {sum(counts.values()) - counts['all']} hand-made queries from "
+            "`tests/data/queries.jsonl`, each with the headline(s) chosen by reading the sample. "
+            "hit@10: share of queries whose wanted headline is in the first 10; MRR@10: mean of 1/rank (0 when missed). "
+            f"Kinds: *paraphrase* (other words, same meaning), *names* (shares names or rare words with the headline), "
+            f"*spanish* (a Spanish query for an English headline). Hybrid fuses the top 100 of each by reciprocal rank (k={RRF_CONSTANT}).",
+            "",
+            *rows,
+            "",
+            f"Machine: {platform.machine()}, {available_cpus()} CPUs, Python {platform.python_version()}; "
+            f"the {len(table) * (sum(counts.values()) - counts['all'])} searches took {seconds:.1f} s. Command: `{COMMAND}`.",
+            END,
+        ]
+    )
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", type=Path, default=Path("/tmp/semsearch-bench/sample.semsearch"), help="built here if missing")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    arguments = parser.parse_args()
+    if not (arguments.collection / "manifest.json").is_file():
+        arguments.collection.parent.mkdir(parents=True, exist_ok=True)
+        Collection.build(bundled_path("abcnews-sample"), arguments.collection, progress=True).close()
+    with Collection.open(arguments.collection) as collection:
+        start = time.perf_counter()
+        kinds, table = measure(collection)
+        section = markdown(kinds, table, collection, time.perf_counter() - start)
+    write_section(arguments.output, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

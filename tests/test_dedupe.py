@@ -1,0 +1,42 @@
+"""--dedupe: exact duplicate texts are skipped at build, and counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from semsearch import Collection, read_corpus
+from semsearch.cli import cli
+
+CSV = (
+    "publish_date,headline_text\n"
+    "20030219,police find body in river\n"
+    "20030219,council approves budget\n"
+    "20030220,police find body in river\n"  # repeat
+    "20030220,  council approves budget  \n"  # repeat once stripped
+    "20030221,Police find body in river\n"  # differs in case: kept
+    "20030221,\n"  # empty: skipped as empty, not as a duplicate
+)
+
+
+def test_reader_skips_and_counts_repeats(tmp_path: Path) -> None:
+    source = tmp_path / "news.csv"
+    source.write_text(CSV)
+    corpus = read_corpus(source, dedupe=True)
+    documents = list(corpus)
+    assert [(d.id, d.text) for d in documents] == [(0, "police find body in river"), (1, "council approves budget"), (2, "Police find body in river")]
+    assert (corpus.stats.documents, corpus.stats.skipped_duplicate, corpus.stats.skipped_empty) == (3, 2, 1)
+    plain = read_corpus(source)
+    assert len(list(plain)) == 5 and plain.stats.skipped_duplicate == 0
+
+
+def test_build_dedupe_reports_the_count(tmp_path: Path, real_encoder) -> None:
+    source = tmp_path / "news.csv"
+    source.write_text(CSV)
+    result = CliRunner().invoke(cli, ["build", str(source), "-o", str(tmp_path / "c.semsearch"), "--dedupe", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "3 documents" in result.output and "skipped 1 empty, 2 duplicate" in result.output
+    with Collection.open(tmp_path / "c.semsearch", encoder=real_encoder) as collection:
+        assert len(collection) == 3
+        assert len(collection.search("police find body in river", k=10, mode="keyword")) == 2
