@@ -13,12 +13,13 @@ import gzip
 import hashlib
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from semsearch.documents import Document
+from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id
 from semsearch.errors import CorpusError
 
 FORMATS = {
@@ -103,6 +104,14 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+def _raw_lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
+    """The lines of a file; a damaged or fake .gz is a CorpusError, not a traceback from gzip or zlib."""
+    try:
+        yield from stream
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise CorpusError(f"{path}: not a readable gzip file: {error}") from None
+
+
 def _pick_field(columns: Iterable[str], wanted: str | None, candidates: tuple[str, ...], role: str, where: str) -> str | None:
     columns = list(columns)
     if wanted is not None:
@@ -157,8 +166,8 @@ class Corpus:
         else:
             rows = 0
             with _open_binary(self.path) as stream:
-                while chunk := stream.read(1 << 20):
-                    rows += chunk.count(b"\n")
+                for raw in _raw_lines(stream, self.path):
+                    rows += 1
             if self.format in ("csv", "tsv"):
                 rows -= 1
         return max(0, min(rows, self.limit) if self.limit is not None else rows)
@@ -198,7 +207,7 @@ class Corpus:
     def _decoded_lines(self) -> Iterator[str]:
         with _open_binary(self.path) as stream:
             self._line = 0
-            for raw in stream:
+            for raw in _raw_lines(stream, self.path):
                 self._line += 1
                 try:
                     line = raw.decode("utf-8")
@@ -224,9 +233,12 @@ class Corpus:
         if self.id_field is None and value is None:
             return self.first_id + self.stats.documents
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            document_id = int(value)
+        except (TypeError, ValueError, OverflowError):
             raise _BadRow(f"field {self._id_column!r}: {value!r} is not an integer id") from None
+        if not is_document_id(document_id):
+            raise _BadRow(f"field {self._id_column!r}: {value!r} is not an id from 0 to {MAX_DOCUMENT_ID}")
+        return document_id
 
     def _txt_rows(self) -> Iterator[Document | None]:
         for line in self._decoded_lines():

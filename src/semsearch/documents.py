@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+# Ids are SQLite INTEGERs and the indexes' non-negative 64-bit keys (-1 means "nothing found").
+MAX_DOCUMENT_ID = 2**63 - 1
+
+
+def is_document_id(value: int) -> bool:
+    return 0 <= value <= MAX_DOCUMENT_ID
+
+
 @dataclass(frozen=True)
 class Document:
     """One text of a corpus, with the id it is known by in a collection."""

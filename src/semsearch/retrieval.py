@@ -100,10 +100,14 @@ def keyword_rankings(store: DocumentStore, texts: Sequence[str], k: int, where: 
     return [store.keyword_search(text, k, where) for text in texts]
 
 
-def fuse(rankings: Sequence[Ranking], k: int) -> Ranking:
-    """Reciprocal rank fusion: documents high in several rankings come first; scores are the fused sums."""
+def fuse(rankings: Sequence[Ranking], k: int, weights: Sequence[float] | None = None, depth: int | None = None) -> Ranking:
+    """Reciprocal rank fusion: documents high in several rankings come first; scores are the fused sums.
+
+    ``weights`` (one per ranking, default 1) and ``depth`` (how much of each ranking counts,
+    default all) are for measuring variants; searches use plain RRF.
+    """
     fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (document_id, _) in enumerate(ranking, start=1):
-            fused[document_id] = fused.get(document_id, 0.0) + 1.0 / (RRF_CONSTANT + rank)
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings)):
+        for rank, (document_id, _) in enumerate(ranking[:depth], start=1):
+            fused[document_id] = fused.get(document_id, 0.0) + weight / (RRF_CONSTANT + rank)
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]

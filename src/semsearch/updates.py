@@ -27,7 +27,7 @@ from semsearch import __version__
 from semsearch.atomic import fsync_directory, recover_directory
 from semsearch.backends import VectorIndex
 from semsearch.corpus import Corpus
-from semsearch.documents import Document
+from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id
 from semsearch.embedding import DEFAULT_BATCH_SIZE, embed_documents
 from semsearch.encoders import Encoder, check_same_encoder
 from semsearch.errors import CollectionError
@@ -166,7 +166,7 @@ def _write_generation(
     try:
         old_ids = store.ids() if (stored is not None or rebuild) else None
         wanted = sorted({int(i) for i in remove_ids})
-        gone = store.existing(wanted)
+        gone = store.existing([i for i in wanted if is_document_id(i)])
         stats.removed = len(gone)
         stats.not_found = tuple(sorted(set(wanted) - set(gone)))
         store.remove(gone)
@@ -179,6 +179,9 @@ def _write_generation(
             added_file = VectorFileWriter(new / _ADDED_FILE, dim)
         seen: set[int] = set()
         for batch, vectors in embed_documents(documents, encoder, batch_size=batch_size, progress=progress):
+            for document in batch:
+                if not isinstance(document.id, int) or not is_document_id(document.id):
+                    raise CollectionError(f"document id {document.id!r} is not an integer from 0 to {MAX_DOCUMENT_ID}")
             ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
             for document_id in ids.tolist():
                 if document_id in seen:
