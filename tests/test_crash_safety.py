@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from semsearch import Collection
+from semsearch.checkpoint import workspace_path
 from tests.conftest import SAMPLE_CSV
 
 KILLS = 20
@@ -158,7 +159,7 @@ def test_build_killed_at_random_moments(tmp_path: Path, worker: Worker, corpora:
         before = name_of(state_of(path, real_encoder), corpora)
         target = "b" if before == "a" else "a"
         pid = worker.start(action="build", source=str(corpora[f"{target}_file"]), path=str(path))
-        workspace = path.with_name(f".{path.name}.building-{pid}")
+        workspace = workspace_path(path)
         wait = wait_then_kill(pid, chooser, duration, trial, workspace / "index.usearch")
         status = worker.collect()
         duration = shorter(duration, wait, status) if trial % 2 == 0 else duration
