@@ -92,11 +92,14 @@ def test_a_killed_build_resumes_from_its_last_batch_and_equals_an_uninterrupted_
 
 
 @pytest.mark.slow
-def test_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collection(sample_csv: Path, reference: Collection, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collection(
+    sample_csv: Path, reference: Collection, tmp_path: Path, how: signal.Signals
+) -> None:
     target = tmp_path / "news.semsearch"
     old = subprocess.run(build_command(sample_csv, target, "--limit", "300"), capture_output=True, text=True, timeout=300)
     assert old.returncode == 0, old.stderr
-    stopped = start_and_stop(build_command(sample_csv, target), target, 500, signal.SIGTERM)
+    stopped = start_and_stop(build_command(sample_csv, target), target, 500, how)
     assert stopped.returncode == 130, stopped.stderr
     assert "interrupted:" in stopped.stderr and "--resume" in stopped.stderr and "Traceback" not in stopped.stderr
     with Collection.open(target) as collection:  # the last good collection, as it was

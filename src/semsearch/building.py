@@ -84,6 +84,7 @@ class EmbeddedSource(Protocol):
     """Where a build gets its documents and their vectors: a corpus it embeds, or files embedded elsewhere."""
 
     description: str  # the manifest's "source"
+    activity: str  # what the progress bar says it is doing
     stats: ReadStats | None  # what reading skipped, once read
 
     def plan(self) -> dict[str, Any]:
@@ -104,6 +105,8 @@ def file_identity(path: Path) -> dict[str, Any]:
 
 class CorpusSource:
     """A corpus file, embedded on every core (see ``embedding``)."""
+
+    activity = "embedding"
 
     def __init__(self, corpus: Corpus, encoder: Encoder, *, batch_size: int, parallel: str | None = None, workers: int | None = None) -> None:
         self.corpus = corpus
@@ -196,7 +199,7 @@ def write_collection_files(
             try:
                 done = workspace.resumed_at = len(store)
                 checkpoint.truncate(done)
-                bar = progress_bar(source.count_rows() if progress else None, progress, initial=done)
+                bar = progress_bar(source.count_rows() if progress else None, progress, initial=done, activity=source.activity)
                 index, indexed = snapshots.restore(index, done)
                 _refill(index, checkpoint, indexed, done, batch_size)
                 _write_batches(source.batches(done), index, store, checkpoint, snapshots, bar)

@@ -187,12 +187,12 @@ class SerialEmbedder:
         pass
 
 
-def progress_bar(total: int | None, enabled: bool, initial: int = 0) -> Any:
+def progress_bar(total: int | None, enabled: bool, initial: int = 0, activity: str = "embedding") -> Any:
     """Texts done, texts per second and time left, on stderr."""
     from tqdm import tqdm
 
     return tqdm(
-        total=total, initial=initial, unit=" texts", unit_scale=True, disable=not enabled, dynamic_ncols=True, desc="embedding", smoothing=0.1
+        total=total, initial=initial, unit=" texts", unit_scale=True, disable=not enabled, dynamic_ncols=True, desc=activity, smoothing=0.1
     )
 
 

@@ -68,6 +68,8 @@ def _format_of(paths: list[Path], pattern: str) -> EmbeddingFormat:
 class EmbeddingFiles:
     """Embedding files as a build's source (see ``building.EmbeddedSource``)."""
 
+    activity = "indexing"
+
     def __init__(self, pattern: str | Path, *, batch_size: int) -> None:
         self.pattern = str(pattern)
         self.paths = expand_paths(self.pattern)
