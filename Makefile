@@ -34,6 +34,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/serve_load.py
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/hybrid.py
 
 clean:
 	rm -rf $(VENV) sample.semsearch

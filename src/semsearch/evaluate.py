@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,37 +29,3 @@ def latencies(search_one: Callable[[int], object], count: int) -> np.ndarray:
         times[position] = time.perf_counter() - start
     return times
 
-
-@dataclass(frozen=True)
-class LabelledQuery:
-    """A query and the ids of the documents a person judged it should find (tests/data/queries.jsonl)."""
-
-    query: str
-    ids: tuple[int, ...]
-    kind: str = ""
-
-
-def load_queries(path: str | Path) -> list[LabelledQuery]:
-    """One JSON object a line: {"query": ..., "ids": [...], "kind": ...}."""
-    queries = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            record = json.loads(line)
-            queries.append(LabelledQuery(record["query"], tuple(int(i) for i in record["ids"]), record.get("kind", "")))
-    return queries
-
-
-def first_relevant_rank(found: Sequence[int], wanted: Sequence[int], k: int = 10) -> int | None:
-    """The 1-based rank of the first wanted id among the first k found, or None."""
-    wanted_set = set(wanted)
-    for rank, document_id in enumerate(found[:k], start=1):
-        if document_id in wanted_set:
-            return rank
-    return None
-
-
-def hit_rate_and_mrr(ranks: Sequence[int | None]) -> tuple[float, float]:
-    """hit@k (share of queries with a wanted id in the first k) and MRR@k (mean of 1/rank, 0 when missed)."""
-    if not ranks:
-        return 0.0, 0.0
-    return sum(rank is not None for rank in ranks) / len(ranks), sum(1 / rank for rank in ranks if rank) / len(ranks)
