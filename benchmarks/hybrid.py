@@ -98,9 +98,10 @@ def reading(table: dict[str, dict[str, tuple[float, float, int]]]) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace the section between ``start`` and ``end`` in BENCHMARKS.md, or append it; the rest stays as it is."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
 

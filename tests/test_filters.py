@@ -56,7 +56,7 @@ def test_a_filter_matching_one_percent_returns_k_hits(desk_collection: Collectio
 
 
 def test_widening_the_candidates_finds_k_matches(desk_collection: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the exact-subset shortcut off, the index is asked for more candidates until k match."""
+    """A filter matching a large share (a month, about 30%): the index is asked for more candidates until k match."""
     import semsearch.retrieval
 
     monkeypatch.setattr(semsearch.retrieval, "EXACT_SUBSET_LIMIT", 0)
@@ -68,13 +68,24 @@ def test_widening_the_candidates_finds_k_matches(desk_collection: Collection, mo
         return original(queries, k, **params)
 
     monkeypatch.setattr(desk_collection.index, "search", counting_search)
-    matching = desk_collection.store.matching_ids(Filter.of(where={"desk": "science"}))
+    month = {"date_from": "2003-04-01", "date_to": "2003-04-30"}
+    matching = desk_collection.store.matching_ids(Filter.of(**month))
+    assert 0.2 < len(matching) / len(desk_collection) < 0.4
     for query in QUERIES:
-        hits = desk_collection.search(query, k=10, where={"desk": "science"})
-        assert len(hits) == 10 and all(hit.meta["desk"] == "science" for hit in hits)
+        hits = desk_collection.search(query, k=10, **month)
+        assert len(hits) == 10 and all(datetime.date(2003, 4, 1) <= hit.date <= datetime.date(2003, 4, 30) for hit in hits)
         expected = exact_scores(desk_collection, query, matching, 10)
         assert scores_of(hits)[0] == expected[0] and scores_of(hits)[9] >= expected[9] - 0.1, "approximate, but near the exact answer"
-    assert searches and all(k > 10 for k in searches)
+    assert searches and all(10 < k < len(matching) for k in searches), "candidates, not the whole subset"
+
+
+def test_a_small_share_is_scanned_exactly_even_when_many_match(desk_collection: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """1% matching: the first round of candidates would outnumber the matches, so they are scored exactly."""
+    import semsearch.retrieval
+
+    monkeypatch.setattr(semsearch.retrieval, "EXACT_SUBSET_LIMIT", 0)
+    monkeypatch.setattr(desk_collection.index, "search", lambda *a, **o: pytest.fail("the index is not asked"))
+    assert len(desk_collection.search("police", k=10, where={"desk": "science"})) == 10
 
 
 def test_date_range_is_inclusive_and_returns_k(desk_collection: Collection) -> None:

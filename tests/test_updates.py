@@ -205,3 +205,23 @@ def test_removing_every_document_then_adding_again(tmp_path: Path, fake_encoder,
     assert collection.search("police", k=3) == []
     collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=0), rebuild=not BACKEND_CASES[backend][2])
     assert [hit.id for hit in collection.search("kangaroo", k=3)] == [0]
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_updates_and_filters_on_a_reduced_collection(tmp_path: Path, fake_encoder, rebuild: bool) -> None:
+    """With --reduce the index holds reduced vectors and vectors.npy the full ones: an update changes both in step."""
+    rows = [Document(id=i, text=f"{word} report number {i}", date=datetime.date(2020, 1, 1 + i % 28))
+            for i, word in enumerate(["storm", "budget", "police", "drought", "election"] * 8)]
+    source = write_corpus(tmp_path / "news.jsonl", rows)
+    collection = Collection.build(source, tmp_path / "news.semsearch", encoder=fake_encoder, backend="usearch", reduce="pca:8")
+    assert collection.manifest["reducer"]["kind"] == "pca"
+    stats = collection.upsert([Document(id=3, text="kangaroo escapes from zoo enclosure", date=datetime.date(2021, 1, 1)),
+                               Document(id=100, text="parliament debates climate bill", date=datetime.date(2021, 1, 2))], rebuild=rebuild)
+    collection.remove([0, 1], rebuild=rebuild)
+    assert (stats.added, stats.replaced, len(collection)) == (1, 1, 39)
+    stored = np.load(collection.path / "generation-2" / "vectors.ids.npy")
+    assert sorted(stored.tolist()) == sorted(set(range(40)) - {0, 1} | {100})
+    assert collection.search("kangaroo escapes zoo", k=1)[0].id == 3
+    hits = collection.search("climate", k=5, date_from="2021-01-01")
+    assert [hit.id for hit in hits][:1] == [100] and {hit.id for hit in hits} == {3, 100}
+    assert 0 not in {hit.id for hit in collection.search("storm report number 0", k=40)}
