@@ -106,14 +106,20 @@ def write_section(path: Path, section: str, start: str = START, end: str = END) 
     path.write_text(text, encoding="utf-8")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sample_arguments(description: str) -> argparse.Namespace:
+    """--collection (the bundled sample with the default encoder and backend, built there if missing) and --output."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--collection", type=Path, default=Path("/tmp/semsearch-bench/sample.semsearch"), help="built here if missing")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     arguments = parser.parse_args()
     if not (arguments.collection / "manifest.json").is_file():
         arguments.collection.parent.mkdir(parents=True, exist_ok=True)
         Collection.build(bundled_path("abcnews-sample"), arguments.collection, progress=True).close()
+    return arguments
+
+
+def main() -> None:
+    arguments = sample_arguments(__doc__.splitlines()[0])
     with Collection.open(arguments.collection) as collection:
         start = time.perf_counter()
         kinds, table = measure(collection)

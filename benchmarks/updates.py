@@ -9,7 +9,6 @@ BENCHMARKS.md between the markers of its own section.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import platform
 import shutil
@@ -19,12 +18,11 @@ import time
 from pathlib import Path
 
 from semsearch import Collection, Document
-from semsearch.datasets import bundled_path
 from semsearch.encoders.use import available_cpus
 from semsearch.filters import Filter
 from semsearch.relevance import read_queries
 
-from hybrid import ROOT, write_section  # noqa: E402  (the sibling script: one way to write BENCHMARKS.md)
+from hybrid import ROOT, sample_arguments, write_section  # noqa: E402  (the sibling script: one way to write BENCHMARKS.md)
 
 START, END = "<!-- updates:start -->", "<!-- updates:end -->"
 COMMAND = "flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/updates.py"
@@ -99,13 +97,7 @@ def markdown(collection: Collection, updates: list[tuple[str, float]], searches:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collection", type=Path, default=Path("/tmp/semsearch-bench/sample.semsearch"), help="built here if missing")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    arguments = parser.parse_args()
-    if not (arguments.collection / "manifest.json").is_file():
-        arguments.collection.parent.mkdir(parents=True, exist_ok=True)
-        Collection.build(bundled_path("abcnews-sample"), arguments.collection, progress=True).close()
+    arguments = sample_arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "sample.semsearch"
         shutil.copytree(arguments.collection, copy)

@@ -14,7 +14,7 @@ import numpy as np
 
 from semsearch import __version__
 from semsearch.atomic import recover_directory, replace_directory
-from semsearch.backends import DEFAULT_BACKEND, MISSING_ID, VectorIndex
+from semsearch.backends import DEFAULT_BACKEND, VectorIndex
 from semsearch.corpus import Corpus, ReadStats, read_corpus
 from semsearch.datasets import DATASETS, bundled_path
 from semsearch.documents import Document, Hit
