@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from semsearch import Collection, read_corpus
+from semsearch.backends import create_index
+from semsearch.building import CorpusSource, build_plan
+from semsearch.checkpoint import BuildWorkspace
 from semsearch.cli import cli
+from semsearch.errors import CollectionError
 
 CSV = (
     "publish_date,headline_text\n"
@@ -40,3 +45,16 @@ def test_build_dedupe_reports_the_count(tmp_path: Path, real_encoder) -> None:
     with Collection.open(tmp_path / "c.semsearch", encoder=real_encoder) as collection:
         assert len(collection) == 3
         assert len(collection.search("police find body in river", k=10, mode="keyword")) == 2
+
+
+def test_resume_refuses_a_build_that_dedupes_differently(tmp_path: Path, fake_encoder) -> None:
+    """Deduplicating changes which documents get which ids, so it is part of what a resumed build must repeat."""
+    source = tmp_path / "news.csv"
+    source.write_text(CSV)
+    index = create_index("exact", fake_encoder.dim)
+    plans = {dedupe: build_plan(CorpusSource(read_corpus(source, dedupe=dedupe), fake_encoder, batch_size=10), fake_encoder, index, None)
+             for dedupe in (False, True)}
+    target = tmp_path / "news.semsearch"
+    BuildWorkspace(target, plans[False]).open(resume=False).release()
+    with pytest.raises(CollectionError, match="differs in corpus"):
+        BuildWorkspace(target, plans[True]).open(resume=True)

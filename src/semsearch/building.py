@@ -127,6 +127,7 @@ class CorpusSource:
             "corpus": {
                 "format": corpus.format, "text_field": corpus.text_field, "date_field": corpus.date_field,
                 "id_field": corpus.id_field, "skip_bad_rows": corpus.skip_bad_rows, "limit": corpus.limit,
+                "dedupe": corpus.dedupe,
             },
         }
 
