@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/serve_load.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/hybrid.py
+	$(BIN)/python benchmarks/updates.py
 
 clean:
 	rm -rf $(VENV) sample.semsearch

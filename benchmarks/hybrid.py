@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import platform
 import re
-import time
 from pathlib import Path
 
 from semsearch import Collection
@@ -52,7 +51,7 @@ def measure(collection: Collection) -> tuple[list[str], dict[str, dict[str, tupl
     return kinds, table
 
 
-def markdown(kinds: list[str], table: dict[str, dict[str, tuple[float, float, int]]], collection: Collection, seconds: float) -> str:
+def markdown(kinds: list[str], table: dict[str, dict[str, tuple[float, float, int]]], collection: Collection) -> str:
     counts = {kind: table["semantic"][kind][2] for kind in kinds}
     header = "| mode | " + " | ".join(f"{kind} ({counts[kind]}): hit@10 / MRR@10" for kind in kinds) + " |"
     rows = [header, "| --- |" + " --- |" * len(kinds)]
@@ -77,8 +76,8 @@ def markdown(kinds: list[str], table: dict[str, dict[str, tuple[float, float, in
             "",
             reading(table),
             "",
-            f"Machine: {platform.machine()}, {available_cpus()} CPUs, Python {platform.python_version()}; "
-            f"the {len(table) * (sum(counts.values()) - counts['all'])} searches took {seconds:.1f} s. Command: `{COMMAND}`.",
+            f"Machine: {platform.machine()}, {available_cpus()} CPUs, Python {platform.python_version()}; the figures do not depend "
+            f"on the machine's load (search speeds: `benchmarks/updates.py`). Command: `{COMMAND}`.",
             END,
         ]
     )
@@ -121,9 +120,8 @@ def sample_arguments(description: str) -> argparse.Namespace:
 def main() -> None:
     arguments = sample_arguments(__doc__.splitlines()[0])
     with Collection.open(arguments.collection) as collection:
-        start = time.perf_counter()
         kinds, table = measure(collection)
-        section = markdown(kinds, table, collection, time.perf_counter() - start)
+        section = markdown(kinds, table, collection)
     write_section(arguments.output, section)
     print(section)
 
