@@ -225,3 +225,13 @@ def test_updates_and_filters_on_a_reduced_collection(tmp_path: Path, fake_encode
     hits = collection.search("climate", k=5, date_from="2021-01-01")
     assert [hit.id for hit in hits][:1] == [100] and {hit.id for hit in hits} == {3, 100}
     assert 0 not in {hit.id for hit in collection.search("storm report number 0", k=40)}
+
+
+def test_an_os_error_during_an_update_is_one_line_and_changes_nothing(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder, "usearch")
+    (collection.path / "generation-1").write_text("a file where the update wants its directory")
+    before = read_manifest(collection.path)
+    with pytest.raises(CollectionError, match="the update failed and the collection is as it was: .*File exists"):
+        collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30))
+    assert read_manifest(collection.path) == before
+    assert contents(Collection.open(collection.path, encoder=fake_encoder)) == dict(enumerate(TEXTS))

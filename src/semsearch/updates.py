@@ -103,39 +103,59 @@ def apply_update(
     Any error leaves the collection exactly as it was.
     """
     path = Path(path)
-    recover_directory(path)
-    with update_lock(path):
-        manifest = read_manifest(path)
-        verify_files(path, manifest)
-        check_same_encoder(manifest["encoder"], encoder, str(path))
-        remove_unreferenced(path, manifest)
-        generation = int(manifest.get("generation", 0)) + 1
-        new = path / f"{GENERATION_PREFIX}{generation}"
+    try:
+        recover_directory(path)
+        with update_lock(path):
+            return _update_locked(path, encoder, documents, remove_ids, replace, rebuild, batch_size, progress)
+    except OSError as error:  # disk full, permissions, a path in the way: before the switch, so nothing changed
+        raise CollectionError(f"{path}: the update failed and the collection is as it was: {error}") from None
+
+
+def _update_locked(
+    path: Path,
+    encoder: Encoder,
+    documents: Iterable[Document],
+    remove_ids: Iterable[int],
+    replace: bool,
+    rebuild: bool,
+    batch_size: int,
+    progress: bool,
+) -> UpdateStats:
+    manifest = read_manifest(path)
+    verify_files(path, manifest)
+    check_same_encoder(manifest["encoder"], encoder, str(path))
+    remove_unreferenced(path, manifest)
+    generation = int(manifest.get("generation", 0)) + 1
+    new = path / f"{GENERATION_PREFIX}{generation}"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    try:
+        stats = _write_generation(
+            data_directory(path, manifest), new, manifest, encoder, documents, remove_ids, replace, rebuild, batch_size, progress
+        )
+        names = sorted(entry.name for entry in new.iterdir())
+        for name in names:
+            with (new / name).open("rb") as stream:
+                os.fsync(stream.fileno())
+        fsync_directory(new)
+        updated = {
+            **manifest,
+            "generation": generation,
+            "count": stats.count,
+            "semsearch_version": __version__,
+            "updated": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+            "files": describe_files(path, [f"{new.name}/{name}" for name in names]),
+        }
+        write_manifest(path, updated)
+    except BaseException:
         shutil.rmtree(new, ignore_errors=True)
-        new.mkdir()
-        try:
-            stats = _write_generation(
-                data_directory(path, manifest), new, manifest, encoder, documents, remove_ids, replace, rebuild, batch_size, progress
-            )
-            names = sorted(entry.name for entry in new.iterdir())
-            for name in names:
-                with (new / name).open("rb") as stream:
-                    os.fsync(stream.fileno())
-            fsync_directory(new)
-            updated = {
-                **manifest,
-                "generation": generation,
-                "count": stats.count,
-                "semsearch_version": __version__,
-                "updated": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-                "files": describe_files(path, [f"{new.name}/{name}" for name in names]),
-            }
-            write_manifest(path, updated)
-            fsync_directory(path)
-        except BaseException:
-            shutil.rmtree(new, ignore_errors=True)
-            raise
+        raise
+    # Switched: what follows only tidies up, and the next update retries whatever fails here.
+    try:
+        fsync_directory(path)
         remove_unreferenced(path, updated)
+    except OSError:
+        pass
     return stats
 
 
