@@ -166,7 +166,11 @@ class RecordedEncoder(Encoder):
 
     @property
     def fork_safe(self) -> bool:  # type: ignore[override]
-        return self.inner.fork_safe
+        """From the encoder's class, without loading a model (and PyTorch) just to ask."""
+        if self._inner is not None:
+            return self._inner.fork_safe
+        entry = _entry_points().get(self.name)
+        return bool(getattr(entry.load(), "fork_safe", False)) if entry is not None else False
 
     def spec(self) -> dict[str, Any]:
         return dict(self.recorded)

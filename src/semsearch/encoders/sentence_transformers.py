@@ -60,6 +60,7 @@ class SentenceTransformerEncoder(Encoder):
     argument_required = True
     requires = ("sentence_transformers", "torch")
     extra = "st"
+    fork_safe = False  # the runtime uses every core itself, and hangs in a forked child
 
     def __init__(self, argument: str | None = None, *, threads: int | None = None, batch_size: int = BATCH_SIZE) -> None:
         if not argument:

@@ -46,6 +46,7 @@ class TensorFlowHubEncoder(Encoder):
     argument_required = True
     requires = ("tensorflow",)
     extra = "tfhub"
+    fork_safe = False  # the runtime uses every core itself, and hangs in a forked child
 
     def __init__(self, argument: str | None = None, *, threads: int | None = None) -> None:
         if not argument:
