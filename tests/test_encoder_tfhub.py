@@ -17,38 +17,17 @@ from semsearch.cli import cli  # noqa: E402
 from semsearch.encoders import get_encoder  # noqa: E402
 from semsearch.encoders.tfhub import TensorFlowHubEncoder  # noqa: E402
 from semsearch.errors import CollectionError, SemsearchError  # noqa: E402
+from tests.tiny_tf_models import DIM, save_hashed_words, word_vectors  # noqa: E402
 
-DIM = 16
-BUCKETS = 512
 TEXTS = ["police arrest man after robbery", "man arrested by police", "wheat prices rise", ""]
-
-
-def word_vectors(rows: int) -> np.ndarray:
-    return np.random.default_rng(7).normal(size=(rows, DIM)).astype(np.float32)
-
-
-class HashedWords(tf.Module):
-    """Sum of one random vector per hashed lower-case word: texts sharing words are near."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.table = tf.Variable(word_vectors(BUCKETS))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def __call__(self, texts: tf.Tensor) -> tf.Tensor:
-        words = tf.strings.split(tf.strings.lower(texts))
-        ids = tf.ragged.map_flat_values(tf.strings.to_hash_bucket_fast, words, BUCKETS)
-        return tf.reduce_sum(tf.ragged.map_flat_values(tf.gather, self.table, ids), axis=1)
 
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """A TF2 SavedModel called with a batch of strings, and what it gives for TEXTS before saving."""
-    module = HashedWords()
-    expected = module(tf.constant(TEXTS)).numpy()
     path = tmp_path_factory.mktemp("tfhub") / "hashed-words"
-    tf.saved_model.save(module, str(path))
-    return path, expected
+    module = save_hashed_words(path)
+    return path, module(tf.constant(TEXTS)).numpy()
 
 
 @pytest.fixture(scope="module")

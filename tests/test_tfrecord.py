@@ -3,15 +3,22 @@ exactly as the tutorial's Beam pipeline wrote them, read back by semsearch witho
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from semsearch import Collection
+from semsearch.cli import cli
+from semsearch.corpus import read_corpus
 from semsearch.errors import CorpusError
-from semsearch.tfrecord import parse_example, read_embedding_tfrecords, read_records
+from semsearch.tfrecord import count_records, parse_example, read_embedding_tfrecords, read_records
 
 tf = pytest.importorskip("tensorflow", reason="the tests write TFRecord files with TensorFlow, from the tfhub extra")
+
+from tests.tiny_tf_models import save_hashed_words  # noqa: E402
 
 DIM = 8
 HEADLINES = [
@@ -57,6 +64,40 @@ def test_reads_the_tutorials_shards_in_order(tmp_path: Path) -> None:
     assert [document.id for document, _ in records] == list(range(len(HEADLINES)))
     np.testing.assert_array_equal(np.stack([vector for _, vector in records]), vectors)
     assert records[0][1].dtype == np.float32
+
+
+def test_count_records_reads_only_the_headers(tmp_path: Path) -> None:
+    write_shards(tmp_path)
+    assert count_records(sorted(tmp_path.glob("emb-*.tfrecords"))) == len(HEADLINES)
+
+
+def test_build_from_the_tutorials_files_with_the_tfhub_model_that_made_them(tmp_path: Path, sample_csv: Path) -> None:
+    """The tutorial's whole path: a TF-Hub model embeds headlines into emb-*.tfrecords (raw vectors, not unit
+    length); semsearch indexes those files and answers queries with the same model."""
+    model = tmp_path / "model"
+    module = save_hashed_words(model)
+    texts = [document.text for document in read_corpus(sample_csv, limit=300)]
+    vectors = module(tf.constant(texts)).numpy()
+    for shard in range(3):
+        with tf.io.TFRecordWriter(str(tmp_path / f"emb-{shard:05d}-of-00003.tfrecords")) as writer:
+            for row in range(shard * 100, (shard + 1) * 100):
+                writer.write(example(texts[row], vectors[row]))
+
+    path = tmp_path / "tutorial.semsearch"
+    pattern = str(tmp_path / "emb-*.tfrecords")
+    built = CliRunner().invoke(cli, ["build", "--from-embeddings", pattern, "-o", str(path), "--encoder", f"tfhub:{model}", "--backend", "exact", "-q"])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["count"] == 300 and manifest["encoder"]["argument"] == str(model)
+
+    with Collection.open(path) as collection:
+        for row in (0, 150, 299):
+            top = collection.search(texts[row], k=1)[0]
+            assert top.text == texts[row] and top.score == pytest.approx(1.0, abs=1e-4)
+
+    wrong = CliRunner().invoke(cli, ["build", "--from-embeddings", pattern, "-o", str(tmp_path / "wrong.semsearch"), "-q"])
+    assert wrong.exit_code == 1
+    assert "vectors of 16 dimensions, the encoder makes 512; name the encoder that made them with --encoder" in wrong.output
 
 
 def test_gzip_compressed_shards(tmp_path: Path) -> None:

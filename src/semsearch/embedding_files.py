@@ -3,9 +3,13 @@
 ``semsearch build --from-embeddings 'PREFIX*.parquet' -o PATH`` picks a reader by the files'
 suffix from ``READERS``. A reader turns a sorted list of files into (Document, vector) pairs;
 it may also say which encoder made the vectors, so that queries use the same one. To read
-another format, register it:
+another format, register it, as the TFRecord reader below is:
 
     register_reader(EmbeddingFormat("tfrecord", (".tfrecord", ".tfrecords"), read_embedding_tfrecords))
+
+TFRecord (what the original tutorial's Beam pipeline wrote, ``emb-*.tfrecords``): tf.train.Example
+records with ``text`` and ``embedding``; they do not say which encoder made them, so name it with
+``--encoder`` (the tutorial's nnlm-en-dim128: ``--encoder tfhub:PATH``).
 
 Parquet (what ``semsearch beam-embed`` writes): columns ``id`` (int64), ``text``, ``date``
 (ISO date or null), ``meta`` (JSON, optional) and ``embedding`` (list of float32); the file's
@@ -26,9 +30,10 @@ import numpy as np
 from semsearch.building import file_identity
 from semsearch.corpus import ReadStats, parse_date
 from semsearch.documents import Document
-from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
+from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder, normalise
 from semsearch.errors import CorpusError
-from semsearch.tfrecord import expand_paths
+from semsearch.tfrecord import SUFFIXES as TFRECORD_SUFFIXES
+from semsearch.tfrecord import count_records, expand_paths, read_embedding_tfrecords
 
 PARQUET_METADATA_KEY = b"semsearch"
 
@@ -104,7 +109,8 @@ class EmbeddingFiles:
         self.stats.documents = skip
         while chunk := list(islice(pairs, self.batch_size)):
             documents = [document for document, _ in chunk]
-            vectors = np.stack([vector for _, vector in chunk]).astype(np.float32, copy=False)
+            # Unit length, as every encoder's output is: the original tutorial's files are not.
+            vectors = normalise(np.stack([vector for _, vector in chunk]))
             if self._dim is not None and vectors.shape[1] != self._dim:
                 raise CorpusError(
                     f"{self.pattern}: vectors of {vectors.shape[1]} dimensions, the encoder makes {self._dim}; name the encoder that made them with --encoder"
@@ -188,3 +194,8 @@ def read_parquet_embeddings(paths: list[Path]) -> Iterator[tuple[Document, np.nd
 
 
 register_reader(EmbeddingFormat("parquet", (".parquet",), read_parquet_embeddings, _parquet_encoder_spec, _parquet_count_rows))
+
+
+# -- TFRecord, as the original tutorial's Beam pipeline wrote it (see semsearch.tfrecord) --
+
+register_reader(EmbeddingFormat("tfrecord", TFRECORD_SUFFIXES, read_embedding_tfrecords, count_rows=count_records))

@@ -179,8 +179,19 @@ def _text(values: Feature, where: str, name: str) -> str:
         raise CorpusError(f"{where}: feature {name!r}: byte {values[0][error.start]:#04x} is not UTF-8") from None
 
 
+def count_records(paths: list[Path]) -> int:
+    """The number of records, from their length headers alone (a seek past each record), for progress bars."""
+    total = 0
+    for path in paths:
+        with _open(path) as stream:
+            while len(header := stream.read(_LENGTH.size)) == _LENGTH.size:
+                stream.seek(_CRC.size + _LENGTH.unpack(header)[0] + _CRC.size, 1)
+                total += 1
+    return total
+
+
 def read_embedding_tfrecords(
-    patterns: str | Path | Iterable[str | Path],
+    patterns: str | Path | list[Path],
     *,
     text_feature: str = "text",
     embedding_feature: str = "embedding",
@@ -189,13 +200,15 @@ def read_embedding_tfrecords(
 ) -> Iterator[tuple[Document, np.ndarray]]:
     """Each record's document and its embedding (float32, as stored), file after file.
 
+    ``patterns`` is a file, a glob such as ``'emb-*.tfrecords'``, or the list of files in order.
+
     Ids are the ``id`` feature (int64) when records have one, else the record's number across all
     files from 0. A ``date`` feature (bytes, YYYY-MM-DD or YYYYMMDD) is kept when present. Every
     embedding must have the dimension of the first.
     """
     number = 0
     dim: int | None = None
-    for path in expand_paths(patterns):
+    for path in expand_paths(patterns) if isinstance(patterns, (str, Path)) else patterns:
         for index, record in enumerate(read_records(path), start=1):
             where = f"{path}, record {index}"
             try:
