@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/hybrid.py
 	$(BIN)/python benchmarks/updates.py
+	$(BIN)/python benchmarks/encoders.py
 
 clean:
 	rm -rf $(VENV) sample.semsearch

@@ -91,3 +91,14 @@ def test_build_and_search_a_collection_with_minilm(tmp_path: Path, sample_csv: P
         assert isinstance(collection.encoder, RecordedEncoder) and not collection.encoder.fork_safe
         assert collection.encoder._inner is None  # known without loading PyTorch
 
+
+
+def test_threads_may_share_one_encoder(minilm: Encoder) -> None:
+    """`--parallel threads` shares one encoder; the fast tokenizer must not be entered by two threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[f"headline number {i} about {topic}" for i in range(40)] for topic in ("rain", "cricket", "budget", "fire")]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(minilm.encode, batches))
+    for batch, vectors in zip(batches, together):
+        np.testing.assert_allclose(vectors, minilm.encode(batch), atol=1e-5)

@@ -9,6 +9,7 @@ HF_HUB_OFFLINE=1).
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ class SentenceTransformerEncoder(Encoder):
             raise SemsearchError(f"sentence-transformers: {argument}: no such model directory")
         self._model: Any = None
         self._version: str | None = None
+        # A fast tokenizer raises "Already borrowed" when two threads use it at once, and PyTorch
+        # spreads one call over every core anyway: calls from threads (--parallel threads) take turns.
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
@@ -119,6 +123,6 @@ class SentenceTransformerEncoder(Encoder):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._load()
-        vectors = model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        with self._lock:
+            vectors = self._load().encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
         return normalise(vectors)
