@@ -69,6 +69,27 @@ def test_concurrent_requests_each_get_their_own_hits(server: RunningServer, smal
         assert answer.body["hits"][0]["text"] == text  # a headline is nearest to itself
 
 
+@pytest.mark.parametrize("options", [
+    {"date_from": "2003-02-21", "date_to": "2003-02-24"},
+    {"mode": "keyword"},
+    {"mode": "hybrid", "date_to": "2003-02-22"},
+], ids=["dates", "keyword", "hybrid-dates"])
+def test_modes_and_filters_are_passed_on(server: RunningServer, small_real_collection, options: dict) -> None:
+    answer = server.request("/search?" + urllib.parse.urlencode({"q": "bushfire threatens homes", "k": 5, **options}))
+    assert answer.status == 200
+    assert_same_hits(answer.body["hits"], small_real_collection.search("bushfire threatens homes", k=5, **options))
+    for hit in answer.body["hits"]:
+        assert options.get("date_from", "0") <= hit["date"] <= options.get("date_to", "9")
+    batch = server.post_json("/search", {"queries": ["bushfire threatens homes"], "k": 5, **options})
+    assert batch.body["results"][0]["hits"] == answer.body["hits"]
+
+
+def test_metadata_filters_are_passed_on(server: RunningServer) -> None:
+    """The sample has no metadata fields, so any metadata filter leaves nothing to find."""
+    assert server.request(search_url("flood") + "&where=section%3Dsport").body["hits"] == []
+    assert server.post_json("/search", {"queries": ["flood"], "where": {"section": "sport"}}).body["results"][0]["hits"] == []
+
+
 def test_info_gives_the_manifest_facts(server: RunningServer, small_real_collection) -> None:
     answer = server.request("/info")
     assert answer.status == 200
@@ -100,6 +121,11 @@ BAD_REQUESTS = [
     pytest.param(search_url(""), None, {}, "q: String should have at least 1 character", id="empty-query"),
     pytest.param(search_url("   "), None, {}, "q: the query is blank", id="blank-query"),
     pytest.param(search_url(LONG_QUERY), None, {}, "q: String should have at most 2000 characters", id="long-query"),
+    pytest.param(search_url("flood") + "&mode=fuzzy", None, {}, "mode: Input should be 'semantic', 'keyword' or 'hybrid'", id="bad-mode"),
+    pytest.param(search_url("flood") + "&date_from=2003-13-01", None, {}, "date_from: Input should be a valid date", id="bad-date"),
+    pytest.param(search_url("flood") + "&date_from=2003-04-01&date_to=2003-03-01", None, {}, "date_from 2003-04-01 is after date_to 2003-03-01", id="empty-range"),
+    pytest.param(search_url("flood") + "&where=section", None, {}, "where.0: 'section' is not FIELD=VALUE", id="bad-where"),
+    pytest.param("/search", '{"queries": ["flood"], "where": {"a": [1]}}', {"Content-Type": "application/json"}, "where.a", id="where-not-scalar"),
     pytest.param("/search", '{"queries": ["flood", ', {"Content-Type": "application/json"}, "not valid JSON", id="broken-json"),
     pytest.param("/search", "queries=flood", {"Content-Type": "application/x-www-form-urlencoded"}, "Content-Type: application/json", id="form-body"),
     pytest.param("/search", '["flood"]', {"Content-Type": "application/json"}, "Input should be a valid dictionary", id="json-list"),

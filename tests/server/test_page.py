@@ -122,3 +122,16 @@ def test_the_api_documentation_works_offline(server: RunningServer, page) -> Non
     sync_api.expect(page.locator(".opblock-summary-path", has_text="/search")).to_have_count(2)  # GET and POST
     sync_api.expect(page.locator(".opblock-summary-path", has_text="/info")).to_have_count(1)
     assert all(url.startswith(server.url + "/") for url in requested), requested
+
+
+def test_options_change_the_search(server: RunningServer, page) -> None:
+    page.goto(server.url)
+    page.locator("#query").fill("rain relief")
+    sync_api.expect(page.locator(".hit")).to_have_count(10)
+    page.locator("#mode").select_option("keyword")
+    keyword = server.request("/search?" + urllib.parse.urlencode({"q": "rain relief", "k": 10, "mode": "keyword"})).body["hits"]
+    sync_api.expect(page.locator(".hit .text")).to_have_text([hit["text"] for hit in keyword])
+    page.locator("#date-from").fill("2010-01-01")  # after every headline of the collection
+    sync_api.expect(page.locator("#status")).to_contain_text("Nothing matches “rain relief”")
+    sync_api.expect(page.locator(".hit")).to_have_count(0)
+    assert "mode=keyword" in page.url and "date_from=2010-01-01" in page.url

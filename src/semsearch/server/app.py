@@ -7,11 +7,12 @@ thread and never shows up as a server error.
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -26,6 +27,7 @@ from semsearch import __version__
 from semsearch.collection import Collection
 from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
+from semsearch.retrieval import MODES
 from semsearch.server.batching import SearchBatcher
 
 MAX_K = 1000
@@ -54,11 +56,30 @@ class SearchResponse(BaseModel):
     hits: list[HitModel]
 
 
-class BatchSearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"queries": ["confronting global challenges", "desafíos globales"], "k": 5}]})
+Mode = Literal["semantic", "keyword", "hybrid"]
+assert set(get_args(Mode)) == set(MODES), "the API's modes are Collection.search's"
+
+
+class SearchOptions(BaseModel):
+    """How to search, for GET (as query parameters) and POST (in the body) alike."""
+
+    k: int = Field(10, ge=1, le=MAX_K, description="Hits per query")
+    mode: Mode = Field("semantic", description="semantic: by meaning; keyword: by words (BM25); hybrid: both, fused by reciprocal rank")
+    date_from: datetime.date | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD)")
+    date_to: datetime.date | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD)")
+
+    def search_arguments(self, where: dict[str, Any]) -> dict[str, Any]:
+        return {"mode": self.mode, "date_from": self.date_from, "date_to": self.date_to, "where": where or None}
+
+
+class BatchSearchRequest(SearchOptions):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"queries": ["confronting global challenges", "desafíos globales"], "k": 5},
+        {"queries": ["rivkin trial"], "k": 5, "mode": "hybrid", "date_from": "2003-03-01", "date_to": "2003-03-31"},
+    ]})
 
     queries: list[QueryText] = Field(min_length=1, max_length=MAX_BATCH_QUERIES, description=f"1 to {MAX_BATCH_QUERIES} queries")
-    k: int = Field(10, ge=1, le=MAX_K, description="Hits per query")
+    where: dict[str, str | int | float | bool | None] = Field(default_factory=dict, description="Only documents whose metadata has these values")
 
 
 class BatchSearchResponse(BaseModel):
@@ -210,12 +231,20 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
     @app.get("/search", response_model=SearchResponse, summary="The k documents nearest in meaning to q")
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text", examples=["confronting global challenges"])],
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
+        options: Annotated[SearchOptions, Query()],
+        where: Annotated[list[str], Query(description="FIELD=VALUE: only documents whose metadata FIELD is VALUE; repeatable")] = [],  # noqa: B006
     ) -> JSONResponse:
         if not q.strip():
             raise blank_query_error(("query", "q"))
+        pairs = {}
+        for position, pair in enumerate(where):
+            field, separator, value = pair.partition("=")
+            if not separator or not field.strip():
+                raise RequestValidationError([{"type": "value_error", "loc": ("query", "where", position), "input": pair,
+                                               "msg": f"{pair!r} is not FIELD=VALUE, e.g. where=section=sport"}])
+            pairs[field.strip()] = value
         try:
-            [hits] = await batcher.search([q], k)
+            [hits] = await batcher.search([q], options.k, **options.search_arguments(pairs))
         except SemsearchError as error:
             return search_error(error)
         return JSONResponse({"query": q, "hits": [hit.to_json() for hit in hits]})
@@ -226,7 +255,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
             if not text.strip():
                 raise blank_query_error(("body", "queries", position))
         try:
-            results = await batcher.search(body.queries, body.k)
+            results = await batcher.search(body.queries, body.k, **body.search_arguments(body.where))
         except SemsearchError as error:
             return search_error(error)
         return JSONResponse({"results": [{"query": text, "hits": [hit.to_json() for hit in hits]} for text, hits in zip(body.queries, results)]})

@@ -9,6 +9,8 @@ const form = document.getElementById("search-form");
 const statusLine = document.getElementById("status");
 const results = document.getElementById("results");
 const about = document.getElementById("about");
+// Search options, by the name the API gives them; an empty value is left out of the request.
+const options = ["mode", "date-from", "date-to"].map((id) => document.getElementById(id));
 
 let timer = null;
 let inFlight = null; // the AbortController of the request whose answer we still want
@@ -42,17 +44,26 @@ function renderHits(hits) {
   results.replaceChildren(...items);
 }
 
+function parameters(query) {
+  const values = new URLSearchParams({ q: query, k: HITS });
+  for (const option of options) {
+    if (option.value && !(option.name === "mode" && option.value === "semantic")) values.set(option.name, option.value);
+  }
+  return values;
+}
+
 function remember(query) {
-  const url = new URL(window.location.href);
-  if (query) url.searchParams.set("q", query);
-  else url.searchParams.delete("q");
-  window.history.replaceState(null, "", url);
+  // The address holds the search, to share or bookmark; k is the page's own.
+  const shown = query.trim() ? parameters(query) : new URLSearchParams();
+  shown.delete("k");
+  const address = shown.toString();
+  window.history.replaceState(null, "", address ? `?${address}` : window.location.pathname);
 }
 
 async function search() {
   clearTimeout(timer);
   const query = input.value;
-  remember(query.trim() ? query : "");
+  remember(query);
   if (inFlight) inFlight.abort();
   if (!query.trim()) {
     inFlight = null;
@@ -66,7 +77,7 @@ async function search() {
   let response;
   let body = null;
   try {
-    response = await fetch(`search?${new URLSearchParams({ q: query, k: HITS })}`, { signal: inFlight.signal });
+    response = await fetch(`search?${parameters(query)}`, { signal: inFlight.signal });
     body = await response.json().catch(() => null);
   } catch (error) {
     if (error.name === "AbortError") return;
@@ -103,6 +114,7 @@ async function describeCollection() {
 }
 
 input.addEventListener("input", searchSoon);
+for (const option of options) option.addEventListener("change", search);
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   search();
@@ -116,8 +128,11 @@ for (const example of document.querySelectorAll(".example")) {
 }
 
 describeCollection();
-const initial = new URLSearchParams(window.location.search).get("q");
-if (initial) {
-  input.value = initial;
+const initial = new URLSearchParams(window.location.search);
+for (const option of options) {
+  if (initial.get(option.name)) option.value = initial.get(option.name);
+}
+if (initial.get("q")) {
+  input.value = initial.get("q");
   search();
 }
