@@ -21,6 +21,7 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     """
     try:
         import fastapi  # noqa: F401
+        import swagger_ui_bundle  # noqa: F401
         import uvicorn
     except ImportError as error:
         raise MissingExtraError(error.name or "fastapi", "server", "semsearch serve") from None

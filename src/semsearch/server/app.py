@@ -47,7 +47,8 @@ class HitModel(BaseModel):
     id: int
     text: str
     date: str | None = Field(description="ISO 8601 date, or null when the corpus had none")
-    score: float = Field(description="Cosine similarity to the query: 1 is identical, higher is nearer")
+    score: float = Field(description="Higher is nearer. semantic: cosine similarity (1 is identical); keyword: -BM25; "
+                                     "hybrid: the fused reciprocal-rank sum")
     meta: dict[str, Any] | None = None
 
 
