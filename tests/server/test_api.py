@@ -133,6 +133,7 @@ BAD_REQUESTS = [
     pytest.param("/search", '{"queries": ["flood", " "]}', {"Content-Type": "application/json"}, "queries.1: the query is blank", id="blank-in-batch"),
     pytest.param("/search", '{"queries": ["flood"], "k": 5000}', {"Content-Type": "application/json"}, "k: Input should be less than or equal to 1000", id="batch-k"),
     pytest.param("/search", '{"queries": "flood"}', {"Content-Type": "application/json"}, "queries: Input should be a valid list", id="queries-not-list"),
+    pytest.param("/search", '{"queries": ["flood"], "\\n": 1}', {"Content-Type": "application/json"}, '"\\n": Extra inputs are not permitted', id="odd-field-name"),
     pytest.param("/search", '{"query": ["flood"]}', {"Content-Type": "application/json"}, "query: Extra inputs are not permitted", id="misspelt-field"),
 ]
 

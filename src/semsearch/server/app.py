@@ -8,6 +8,7 @@ thread and never shows up as a server error.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -106,9 +107,14 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> str:
         elif location == ["body"] and isinstance(error.get("input"), (str, bytes)):
             parts.append(f"the request body must be a JSON object sent with Content-Type: application/json, such as {BODY_EXAMPLE}")
         else:
-            field = ".".join(location[1:]) if len(location) > 1 else ".".join(location) or "request"
+            field = ".".join(_field_name(part) for part in (location[1:] if len(location) > 1 else location)) or "request"
             parts.append(f"{field}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return " ".join("; ".join(parts).splitlines())  # one line, whatever a message or a field name holds
+
+
+def _field_name(name: str) -> str:
+    """A field name as is, or quoted when a client sent something odd (empty, a newline, a dot)."""
+    return name if name and name.isprintable() and not any(mark in name for mark in ".;: ") else json.dumps(name)
 
 
 def blank_query_error(location: tuple[str | int, ...]) -> RequestValidationError:
