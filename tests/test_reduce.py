@@ -143,6 +143,7 @@ def test_cli_build_with_reduce_then_search_with_rerank(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     info = CliRunner().invoke(cli, ["info", str(path)])
     assert "reducer:    pca to 32 dimensions" in info.output
+    assert json.loads(CliRunner().invoke(cli, ["info", str(path), "--json"]).output)["reducer"] == {"kind": "pca", "dim": 32, "rerank": 0}
     result = CliRunner().invoke(cli, ["search", str(path), "rain and floods", "-k", "3", "--json", "--param", "rerank=100"])
     assert result.exit_code == 0, result.output
     hits = json.loads(result.output)["hits"]
@@ -151,3 +152,4 @@ def test_cli_build_with_reduce_then_search_with_rerank(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["build", "abcnews-sample", "-o", str(tmp_path / "x"), "--limit", "50", "--reduce", "pca"])
     assert bad.exit_code == 1
     assert "expected KIND:DIMENSIONS" in bad.output
+

@@ -42,6 +42,7 @@ from semsearch.vector_file import VectorFileWriter
 
 K = 10
 QUERY_SEED = 20240601
+EXACT_LABEL = "exact (ground truth, batched, all cores)"
 # Rows read, converted to float32 and added at once: bounds the benchmark's own memory.
 CHUNK_ROWS = 50_000
 
@@ -62,6 +63,9 @@ def _sweep(name: str, values: list[int], **fixed: Any) -> list[dict[str, Any]]:
 
 
 EF = [16, 24, 32, 48, 64, 96, 128]
+# Graph search in the reduced space for `rerank` candidates, re-ranked on the full vectors.
+RERANK_SWEEP = [{"expansion_search": 64, "rerank": 50}, {"expansion_search": 100, "rerank": 100}, {"expansion_search": 150, "rerank": 100},
+                {"expansion_search": 200, "rerank": 200}]
 TUTORIAL = Setting("tutorial: random-projection:64 + annoy 100 trees", "annoy", {"n_trees": 100}, "random-projection:64",
                    [{}, {"search_k": 20_000}, {"search_k": 100_000}])
 GRIDS: dict[str, list[Setting]] = {
@@ -78,19 +82,25 @@ GRIDS: dict[str, list[Setting]] = {
         Setting("faiss IVF256,Flat", "faiss", {"index": "IVF256,Flat"}, None, _sweep("nprobe", [4, 8, 16, 32, 64])),
         Setting("faiss IVF256,SQ8", "faiss", {"index": "IVF256,SQ8"}, None, _sweep("nprobe", [4, 8, 16, 32, 64])),
         Setting("faiss IVF256,PQ64", "faiss", {"index": "IVF256,PQ64"}, None, _sweep("nprobe", [8, 16, 32, 64])),
-        Setting("pca:128 + usearch f16, rerank 50", "usearch", {"dtype": "f16", "connectivity": 16, "expansion_add": 64}, "pca:128",
-                _sweep("expansion_search", [32, 64, 128], rerank=50)),
+        Setting("pca:128 + usearch f16 c16 ea64, rerank", "usearch", {"dtype": "f16", "connectivity": 16, "expansion_add": 64}, "pca:128",
+                RERANK_SWEEP),
+        Setting("pca:128 + usearch i8 c16 ea64, rerank", "usearch", {"dtype": "i8", "connectivity": 16, "expansion_add": 64}, "pca:128",
+                RERANK_SWEEP),
+        Setting("pca:128 + exact, no rerank", "exact", {}, "pca:128"),
         Setting("random-projection:64 + exact", "exact", {}, "random-projection:64"),
     ],
-    # 1,103,663 synthetic headlines: the candidates for the default, the tutorial's setting and the issue's reference points.
+    # 1,103,663 synthetic headlines: the candidates for the default, the tutorial's setting and reference points.
     "million": [
-        Setting("usearch i8 c16 ea64", "usearch", {"dtype": "i8", "connectivity": 16, "expansion_add": 64}, None, _sweep("expansion_search", EF)),
+        Setting("default: usearch f16 c16 ea128", "usearch", {"dtype": "f16", "connectivity": 16, "expansion_add": 128}, None,
+                _sweep("expansion_search", [32, 48, 64])),
+        Setting("pca:128 + usearch f16 c16 ea64, rerank", "usearch", {"dtype": "f16", "connectivity": 16, "expansion_add": 64}, "pca:128",
+                RERANK_SWEEP),
+        Setting("pca:128 + usearch i8 c16 ea64, rerank", "usearch", {"dtype": "i8", "connectivity": 16, "expansion_add": 64}, "pca:128",
+                RERANK_SWEEP),
         TUTORIAL,
         Setting("faiss IVF4096,SQ8", "faiss", {"index": "IVF4096,SQ8"}, None, _sweep("nprobe", [16, 32, 64, 128])),
-        Setting("pca:128 + usearch f16, rerank 50", "usearch", {"dtype": "f16", "connectivity": 16, "expansion_add": 64}, "pca:128",
-                _sweep("expansion_search", [32, 64, 128], rerank=50)),
         Setting("usearch f16 c16 ea64", "usearch", {"dtype": "f16", "connectivity": 16, "expansion_add": 64}, None, _sweep("expansion_search", EF)),
-        Setting("hnswlib M16 efc100", "hnswlib", {"M": 16, "ef_construction": 100}, None, _sweep("ef", EF)),
+        Setting("usearch i8 c16 ea64", "usearch", {"dtype": "i8", "connectivity": 16, "expansion_add": 64}, None, _sweep("expansion_search", EF)),
     ],
 }
 
@@ -107,9 +117,9 @@ def select_settings(grid: str, only: tuple[str, ...] = ()) -> list[Setting]:
             settings = [Setting(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))]
         except (json.JSONDecodeError, TypeError) as error:
             raise SemsearchError(f"{path}: not a list of settings {{label, backend, params, reduce, sweep}}: {error}") from None
-    chosen = [setting for setting in settings if not only or any(text in setting.label for text in only)]
+    chosen = [setting for setting in settings if not only or any(setting.label.startswith(text) for text in only)]
     if not chosen:
-        raise SemsearchError(f"no setting of the grid has a label containing {' or '.join(map(repr, only))}")
+        raise SemsearchError(f"no setting of the grid has a label starting with {' or '.join(map(repr, only))}")
     return chosen
 
 
@@ -248,7 +258,8 @@ def measure(setting: Setting, embeddings: Embeddings, split: Split, workspace: P
     index = new_index(setting.backend, dim, dict(setting.params), setting.reduce)
     index.threads = build_threads
     vector_file = None if index.keeps_vectors else VectorFileWriter(workspace / VECTORS_FILE, dim)
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), time.process_time()
     indexed = 0
     for start, block in chunks(embeddings.vectors_path, rows):
         keep = ~is_query[start : start + len(block)]
@@ -260,7 +271,7 @@ def measure(setting: Setting, embeddings: Embeddings, split: Split, workspace: P
     index.save(workspace)
     if vector_file is not None:
         vector_file.close()
-    build_seconds = time.perf_counter() - started
+    build_seconds, build_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     manifest = {"encoder": {"dim": dim}, "backend": {"name": index.name, "params": index.params}, "reducer": reducer_spec(index)}
     build_params = dict(index.params)
     del index
@@ -275,6 +286,7 @@ def measure(setting: Setting, embeddings: Embeddings, split: Split, workspace: P
             "label": setting.label, "backend": setting.backend, "reduce": setting.reduce or "",
             "build_params": build_params, "search_params": search_params, "documents": indexed, "queries": len(queries),
             "build_threads": build_threads or os.cpu_count(), "build_seconds": round(build_seconds, 2),
+            "build_cpu_seconds": round(build_cpu_seconds, 2), "load_average": round(load_before, 2),
             "open_seconds": round(open_seconds, 4), "size_bytes": size_bytes,
             **search_figures(opened, queries, split.truth, search_params),
         })
@@ -293,8 +305,12 @@ def search_figures(index: VectorIndex, queries: np.ndarray, truth: np.ndarray, p
         index.search(queries[:100], K, **params)  # warm up: page in the memory-mapped index
         found = np.full((len(queries), K), MISSING_ID, dtype=np.int64)
 
+        cpu_seconds = np.empty(len(queries))
+
         def one(position: int) -> None:
+            cpu_started = time.process_time()
             found[position] = index.search(queries[position : position + 1], K, **params)[0][0]
+            cpu_seconds[position] = time.process_time() - cpu_started
 
         seconds = latencies(one, len(queries))
         started = time.perf_counter()
@@ -306,6 +322,9 @@ def search_figures(index: VectorIndex, queries: np.ndarray, truth: np.ndarray, p
         "batch_qps": round(len(queries) / batch_seconds, 1),
         "p50_ms": round(float(np.percentile(seconds, 50)) * 1000, 3),
         "p99_ms": round(float(np.percentile(seconds, 99)) * 1000, 3),
+        # CPU time is what the search cost, whatever else ran on the machine meanwhile.
+        "cpu_qps": round(len(queries) / max(cpu_seconds.sum(), 1e-9), 1),
+        "cpu_p99_ms": round(float(np.percentile(cpu_seconds, 99)) * 1000, 3),
     }
 
 
@@ -313,7 +332,7 @@ def exact_row(embeddings: Embeddings, split: Split) -> dict[str, Any]:
     """The ground truth's own cost: exact search, batched over every core, as a row of its own."""
     rows, dim = embeddings.shape
     return {
-        "label": "exact (ground truth, batched, all cores)", "backend": "exact", "reduce": "", "build_params": {},
+        "label": EXACT_LABEL, "backend": "exact", "reduce": "", "build_params": {},
         "search_params": {}, "documents": rows - len(split.query_rows), "queries": len(split.query_rows),
         "build_threads": os.cpu_count(), "build_seconds": 0.0, "open_seconds": None, "size_bytes": (rows - len(split.query_rows)) * dim * 2,
         "recall": 1.0, "qps": None, "batch_qps": round(len(split.query_rows) / split.exact_seconds, 1),
@@ -331,7 +350,7 @@ def run_benchmark(corpus: Path, encoder: Encoder, grid: list[Setting], *, cache_
     embeddings = cached_embeddings(corpus, encoder, cache_dir, limit=limit, progress=progress)
     split = hold_out(embeddings, cache_dir, queries)
     corpus_facts = {"corpus": corpus.name, "encoder": encoder.name, "documents": len(embeddings.ids) - queries, "queries": queries}
-    results = [{**corpus_facts, **exact_row(embeddings, split)}]
+    results = [{**corpus_facts, **exact_row(embeddings, split)}] + earlier_rows(results_path, corpus_facts, {setting.label for setting in grid})
     for setting in grid:
         log(f"{setting.label} ...")
         rows = run_in_subprocess(setting, embeddings, split, cache_dir, queries, build_threads)
@@ -344,6 +363,18 @@ def run_benchmark(corpus: Path, encoder: Encoder, grid: list[Setting], *, cache_
         results.extend({**corpus_facts, **row} for row in rows)
         write_results(results, results_path)
     return results
+
+
+def earlier_rows(results_path: Path, corpus_facts: dict[str, Any], labels: set[str]) -> list[dict[str, Any]]:
+    """Rows of an earlier run on the same corpus and queries, for the settings not measured again now."""
+    if not results_path.is_file():
+        return []
+    kept = []
+    for row in json.loads(results_path.read_text(encoding="utf-8")).get("rows", []):
+        same_queries = all(row.get(key) == value for key, value in corpus_facts.items())
+        if same_queries and row["label"] != EXACT_LABEL and row["label"] not in labels:
+            kept.append(row)
+    return kept
 
 
 def run_in_subprocess(setting: Setting, embeddings: Embeddings, split: Split, cache_dir: Path, queries: int,
