@@ -95,7 +95,8 @@ def test_report_writes_tables_and_a_plot(results: tuple[Path, list[dict]], tmp_p
     assert "failed: " in text
     assert (tmp_path / "sample-recall-qps.png").stat().st_size > 10_000
     assert "![recall against QPS, sample](sample-recall-qps.png)" in text
-    assert "## The defaults, and why" in text
+    assert "### The defaults, and why" in text
+    assert text.startswith("# Benchmarks") and "<!-- ann:begin -->" in text and text.rstrip().endswith("<!-- ann:end -->")
 
 
 def test_embeddings_are_cached_and_queries_held_out(results: tuple[Path, list[dict]], sample_csv: Path) -> None:
