@@ -245,6 +245,16 @@ def test_serve_refuses_a_path_that_is_not_a_collection(tmp_path: Path) -> None:
     assert "missing.semsearch" in result.output and "Traceback" not in result.output
 
 
+def test_serve_on_a_port_in_use_says_so_at_once(small_real_collection) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(small_real_collection.path), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
+
+
 def test_serve_without_the_server_extra_names_it(monkeypatch: pytest.MonkeyPatch, small_real_collection) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # importing it now fails as if absent
     result = CliRunner().invoke(cli, ["serve", str(small_real_collection.path)])

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
-from semsearch.errors import MissingExtraError
+from semsearch.errors import MissingExtraError, SemsearchError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise a SemsearchError now if uvicorn will not be able to listen on host:port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise SemsearchError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port or --host") from None
 
 
 def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True) -> None:
@@ -28,6 +40,7 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     from semsearch.collection import Collection
     from semsearch.server.app import COLLECTION_VARIABLE, create_app
 
+    check_can_listen(host, port)  # before the model loads: a port in use is a one-line error at once
     collection = Collection.open(path)
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     print(f"serving {path} ({len(collection):,} documents): the search page at http://{shown}:{port}/, "
