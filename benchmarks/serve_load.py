@@ -30,11 +30,8 @@ from semsearch.collection import Collection, resolve_source
 from semsearch.corpus import read_corpus
 from semsearch.server.launch import RunningServer, sample_collection, start_server, stop_server, wait_for_workers
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
 SECTION = "serve-load"
-# Kept beside the other results, so that benchmarks/report.py puts it back when it rewrites BENCHMARKS.md.
-SECTION_FILE = HERE / "sections" / f"{SECTION}.md"
 CONFIGURATIONS = [  # (label, worker processes, other `semsearch serve` options)
     ("1 worker", 1, ()),
     ("1 worker, no access log", 1, ("--no-access-log",)),
@@ -160,12 +157,11 @@ def write_section(path: Path, name: str, text: str) -> None:
     """Replace this script's own section of a shared Markdown file, or append it, leaving the rest alone."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     block = f"{begin}\n{text}{end}\n"
-    SECTION_FILE.parent.mkdir(exist_ok=True)
-    SECTION_FILE.write_text(block)
     current = path.read_text() if path.exists() else "# Benchmarks\n"
     if begin in current and end in current:
         before, rest = current.split(begin, 1)
-        current = before + block + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1].lstrip("\n")
+        current = before + block + ("\n" + after if after else "")
     else:
         current = current.rstrip("\n") + "\n\n" + block
     path.write_text(current)
@@ -211,7 +207,7 @@ def main() -> None:
     print(section)
     if not arguments.no_write:
         write_section(arguments.output, SECTION, section)
-        print(f"wrote {SECTION_FILE} and the {SECTION} section of {arguments.output}", file=sys.stderr)
+        print(f"wrote the {SECTION} section of {arguments.output}", file=sys.stderr)
 
 
 if __name__ == "__main__":
