@@ -51,6 +51,14 @@ class WordHashEncoder(Encoder):
             for word in re.findall(r"\\w+", text.lower()):
                 vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
         return normalise(vectors)
+
+
+class NeedsAnExtra(WordHashEncoder):
+    """An encoder whose library is not installed."""
+
+    name = "needs-extra"
+    requires = ("semsearch_no_such_dependency",)
+    extra = "imaginary"
 '''
 
 
@@ -67,6 +75,7 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             [semsearch.encoders]
             word-hash = {PLUGIN_MODULE}:WordHashEncoder
             missing-module = semsearch_no_such_module:Encoder
+            needs-extra = {PLUGIN_MODULE}:NeedsAnExtra
             """)
     )
     sys.path.insert(0, str(root))
@@ -118,6 +127,8 @@ def test_list_encoders_shows_dimension_install_state_and_broken_plugins(plugin: 
     assert rows["tfhub"].extra == "tfhub" and rows["tfhub"].usage == "tfhub:PATH"
     assert rows["word-hash"].installed and rows["word-hash"].summary.startswith("Hashed words")
     assert not rows["missing-module"].installed and "cannot load" in (rows["missing-module"].problem or "")
+    assert not rows["needs-extra"].installed
+    assert rows["needs-extra"].problem == "needs semsearch_no_such_dependency: pip install 'semsearch[imaginary]'"
 
 
 def test_encoders_command_lists_every_encoder(plugin: object) -> None:
@@ -129,6 +140,9 @@ def test_encoders_command_lists_every_encoder(plugin: object) -> None:
     assert use_line.split()[1:3] == ["512", "yes"] and "(default)" in use_line
     assert any(line.startswith("sentence-transformers:NAME_OR_PATH ") and "per model" in line for line in lines)
     assert any(line.startswith("word-hash:DIM ") for line in lines)
+    needs_extra = lines.index(next(line for line in lines if line.startswith("needs-extra:DIM ")))
+    assert lines[needs_extra].split()[1:4] == ["per", "model", "no"]
+    assert "pip install 'semsearch[imaginary]'" in lines[needs_extra + 1]
 
     as_json = [json.loads(line) for line in CliRunner().invoke(cli, ["encoders", "--json"]).output.splitlines()]
     assert {row["name"]: row["installed"] for row in as_json}["missing-module"] is False
