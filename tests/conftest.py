@@ -35,6 +35,16 @@ class FakeEncoder(Encoder):
         return normalise(vectors)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def verified_files_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tests (and the servers and builds they start) remember checked files here, never in ~/.cache."""
+    import os
+
+    directory = tmp_path_factory.mktemp("verified-cache")
+    os.environ["SEMSEARCH_CACHE_DIR"] = str(directory)
+    return directory
+
+
 @pytest.fixture
 def fake_encoder() -> FakeEncoder:
     return FakeEncoder()

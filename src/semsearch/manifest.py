@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.errors import CollectionError
+from semsearch.verified import VerifiedFiles, checked_digest
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -22,7 +23,14 @@ def file_digest(path: Path) -> str:
 
 
 def describe_files(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]:
-    return {name: {"size": (directory / name).stat().st_size, "sha256": file_digest(directory / name)} for name in sorted(names)}
+    """Size and sha256 of each file; the digests are remembered, so the first open need not hash again."""
+    verified = VerifiedFiles()
+    described = {
+        name: {"size": (directory / name).stat().st_size, "sha256": checked_digest(directory / name, verified, file_digest)}
+        for name in sorted(names)
+    }
+    verified.save()
+    return described
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
@@ -60,7 +68,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def verify_files(directory: Path, manifest: dict[str, Any], *, checksums: bool = True) -> None:
-    """Every file the manifest lists is present, of the recorded size, and (by default) of the recorded sha256."""
+    """Every file the manifest lists is present, of the recorded size, and (by default) of the recorded sha256.
+
+    A file hashed before and not written since is not hashed again (see ``verified``): opening
+    a million-headline collection would otherwise spend seconds on it every time.
+    """
+    verified = VerifiedFiles()
     for name, expected in manifest["files"].items():
         path = directory / name
         if not path.is_file():
@@ -68,5 +81,7 @@ def verify_files(directory: Path, manifest: dict[str, Any], *, checksums: bool =
         size = path.stat().st_size
         if size != expected["size"]:
             raise CollectionError(f"{path}: {size:,} bytes, the manifest says {expected['size']:,}; the file is damaged")
-        if checksums and file_digest(path) != expected["sha256"]:
+        if checksums and checked_digest(path, verified, file_digest) != expected["sha256"]:
+            verified.save()
             raise CollectionError(f"{path}: checksum does not match the manifest; the file is damaged")
+    verified.save()
