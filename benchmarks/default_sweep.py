@@ -1,37 +1,64 @@
-"""The default usearch graph over the 1.1M cached embeddings (1,000 queries held out as in semsearch bench), swept over expansion_search.
+"""The default usearch graph over the 1.1M cached embeddings, swept over expansion_search.
 
-Run: flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/default_sweep.py  (needs the cache semsearch bench made)
+The same 1,000 held-out queries and ground truth as `semsearch bench` (its cache), so the rows
+line up with the 1.1M table in BENCHMARKS.md. The index is built once and kept in WORKSPACE.
+
+Run: flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/default_sweep.py
 """
-import json, sys, time
-from pathlib import Path
-import numpy as np
-from semsearch.bench import Embeddings, hold_out, chunks
-from semsearch.backends import create_index, backend_class
-from semsearch.evaluate import recall_at_k
 
-cache = Path("/work/cache/embeddings")
-stem = "headlines-1m.use-multilingual.0653e0406c7c"
-emb = Embeddings(cache / f"{stem}.f16.npy", np.load(cache / f"{stem}.ids.npy"))
-split = hold_out(emb, cache, 1000)
-rows = len(emb.ids)
-is_query = np.zeros(rows, dtype=bool); is_query[split.query_rows] = True
-queries = np.concatenate([b for s, b in chunks(emb.vectors_path, rows) for b in [b[is_query[s:s+len(b)]]]])
-work = Path("/work/cache/es-sweep"); work.mkdir(exist_ok=True)
-if not (work / "index.usearch").exists():
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.backends import backend_class, create_index
+from semsearch.bench import Embeddings, Split, chunks, hold_out, read_rows
+from semsearch.evaluate import latencies, recall_at_k
+
+CACHE = Path("/work/cache/embeddings")
+STEM = "headlines-1m.use-multilingual.0653e0406c7c"
+WORKSPACE = Path("/work/cache/es-sweep")
+SWEEP = (64, 96, 128, 160, 192, 256)
+
+
+def build_index(embeddings: Embeddings, split: Split) -> None:
+    """Every document but the held-out queries, with the default parameters, saved to WORKSPACE."""
+    rows = len(embeddings.ids)
+    is_query = np.zeros(rows, dtype=bool)
+    is_query[split.query_rows] = True
     index = create_index("usearch", 512)
-    t = time.perf_counter(); cpu = time.process_time()
-    for start, block in chunks(emb.vectors_path, rows):
-        keep = ~is_query[start:start+len(block)]
-        index.add(emb.ids[start:start+len(block)][keep], block[keep])
-        print(f"added {start+len(block):,}", file=sys.stderr, flush=True)
-    print(json.dumps({"build_s": time.perf_counter()-t, "build_cpu_s": time.process_time()-cpu}), flush=True)
-    index.save(work)
-opened = backend_class("usearch").load(work, 512, {}, mmap=True)
-for es in [64, 96, 128, 160, 192, 256]:
-    found, _ = opened.search(queries, 10, expansion_search=es)
-    times = []
-    for q in queries:
-        t = time.perf_counter(); opened.search(q[None, :], 10, expansion_search=es); times.append(time.perf_counter() - t)
-    times = np.array(times)
-    print(json.dumps({"expansion_search": es, "recall": round(recall_at_k(found, split.truth, 10), 4),
-                      "qps": round(len(times)/times.sum()), "p50_ms": round(1000*np.median(times), 3), "p99_ms": round(1000*np.percentile(times, 99), 3)}), flush=True)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for start, block in chunks(embeddings.vectors_path, rows):
+        keep = ~is_query[start : start + len(block)]
+        index.add(embeddings.ids[start : start + len(block)][keep], block[keep])
+        print(f"added {start + len(block):,}", file=sys.stderr, flush=True)
+    print(json.dumps({"build_s": time.perf_counter() - started, "build_cpu_s": time.process_time() - cpu_started}), flush=True)
+    WORKSPACE.mkdir(parents=True, exist_ok=True)
+    index.save(WORKSPACE)
+
+
+def main() -> None:
+    embeddings = Embeddings(CACHE / f"{STEM}.f16.npy", np.load(CACHE / f"{STEM}.ids.npy", allow_pickle=False))
+    split = hold_out(embeddings, CACHE, 1000)
+    queries = np.concatenate([read_rows(embeddings.vectors_path, row, row + 1) for row in split.query_rows])
+    if not (WORKSPACE / "index.usearch").exists():
+        build_index(embeddings, split)
+    index = backend_class("usearch").load(WORKSPACE, 512, {}, mmap=True)
+    for expansion_search in SWEEP:
+        found, _ = index.search(queries, 10, expansion_search=expansion_search)
+        times = latencies(lambda position: index.search(queries[position : position + 1], 10, expansion_search=expansion_search), len(queries))
+        print(json.dumps({
+            "expansion_search": expansion_search,
+            "recall": round(recall_at_k(found, split.truth, 10), 4),
+            "qps": round(len(times) / times.sum()),
+            "p50_ms": round(1000 * np.median(times), 3),
+            "p99_ms": round(1000 * np.percentile(times, 99), 3),
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
