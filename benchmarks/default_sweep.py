@@ -1,13 +1,15 @@
-"""The default usearch graph over the 1.1M cached embeddings, swept over expansion_search.
+"""A usearch graph over the 1.1M cached embeddings (the default's, or another expansion_add),
+swept over expansion_search.
 
 The same 1,000 held-out queries and ground truth as `semsearch bench` (its cache), so the rows
-line up with the 1.1M table in BENCHMARKS.md. The index is built once and kept in WORKSPACE.
+line up with the 1.1M table in BENCHMARKS.md. The index is built once and kept in the workspace.
 
-Run: flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/default_sweep.py
+Run: flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/default_sweep.py [--expansion-add 64]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -25,29 +27,34 @@ WORKSPACE = Path("/work/cache/es-sweep")
 SWEEP = (64, 96, 128, 160, 192, 256)
 
 
-def build_index(embeddings: Embeddings, split: Split) -> None:
-    """Every document but the held-out queries, with the default parameters, saved to WORKSPACE."""
+def build_index(embeddings: Embeddings, split: Split, params: dict[str, int], workspace: Path) -> None:
+    """Every document but the held-out queries, with the default parameters but ``params``, saved to ``workspace``."""
     rows = len(embeddings.ids)
     is_query = np.zeros(rows, dtype=bool)
     is_query[split.query_rows] = True
-    index = create_index("usearch", 512)
+    index = create_index("usearch", 512, params)
     started, cpu_started = time.perf_counter(), time.process_time()
     for start, block in chunks(embeddings.vectors_path, rows):
         keep = ~is_query[start : start + len(block)]
         index.add(embeddings.ids[start : start + len(block)][keep], block[keep])
         print(f"added {start + len(block):,}", file=sys.stderr, flush=True)
     print(json.dumps({"build_s": time.perf_counter() - started, "build_cpu_s": time.process_time() - cpu_started}), flush=True)
-    WORKSPACE.mkdir(parents=True, exist_ok=True)
-    index.save(WORKSPACE)
+    workspace.mkdir(parents=True, exist_ok=True)
+    index.save(workspace)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--expansion-add", type=int, help="build with this expansion_add instead of the default's")
+    args = parser.parse_args()
+    params = {"expansion_add": args.expansion_add} if args.expansion_add else {}
+    workspace = WORKSPACE.with_name(f"{WORKSPACE.name}-ea{args.expansion_add}") if args.expansion_add else WORKSPACE
     embeddings = Embeddings(CACHE / f"{STEM}.f16.npy", np.load(CACHE / f"{STEM}.ids.npy", allow_pickle=False))
     split = hold_out(embeddings, CACHE, 1000)
     queries = np.concatenate([read_rows(embeddings.vectors_path, row, row + 1) for row in split.query_rows])
-    if not (WORKSPACE / "index.usearch").exists():
-        build_index(embeddings, split)
-    index = backend_class("usearch").load(WORKSPACE, 512, {}, mmap=True)
+    if not (workspace / "index.usearch").exists():
+        build_index(embeddings, split, params, workspace)
+    index = backend_class("usearch").load(workspace, 512, params, mmap=True)
     for expansion_search in SWEEP:
         found, _ = index.search(queries, 10, expansion_search=expansion_search)
         times = latencies(lambda position: index.search(queries[position : position + 1], 10, expansion_search=expansion_search), len(queries))

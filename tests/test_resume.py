@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from semsearch import Collection
-from semsearch.backends import create_index
+from semsearch.backends import backend_class, create_index
 from semsearch.checkpoint import BuildWorkspace, IndexSnapshots, VectorCheckpoint, workspace_path
 from semsearch.errors import CollectionError
 
@@ -109,9 +109,8 @@ def test_ctrl_c_or_sigterm_stops_cleanly_keeps_whole_batches_and_the_old_collect
     checkpoint = VectorCheckpoint(workspace_path(target) / "checkpoint.vectors", 512)
     assert checkpoint.rows >= stored
     checkpoint.close()
-    # The index was saved on the way out, so the resume loads it instead of refilling it.
-    snapshot = json.loads((workspace_path(target) / "index-snapshot" / "rows.json").read_text())
-    assert snapshot == {"rows": stored}
+    # Stopped while embedding: the index is filled only after, from the checkpoint, so there is no snapshot yet.
+    assert not (workspace_path(target) / "index-snapshot").exists()
 
     resumed = subprocess.run(build_command(sample_csv, target, "--resume"), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
@@ -184,3 +183,56 @@ def test_resume_refuses_a_different_build(tmp_path: Path) -> None:
     again = BuildWorkspace(target, {"encoder": {"name": "use-multilingual"}, "source": "a.csv"}).open(resume=True)
     assert again.resumed
     again.release()
+
+
+class InterruptedIndex:
+    """An exact index that is interrupted (as by Ctrl-C) on its ``at``-th add, the way a signal arrives mid-build."""
+
+    def __init__(self, at: int) -> None:
+        self.inner = create_index("exact", 64)
+        self.adds = 0
+        self.at = at
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.adds += 1
+        if self.adds == self.at:
+            raise KeyboardInterrupt
+        self.inner.add(ids, vectors)
+
+
+def test_an_interrupt_while_indexing_keeps_the_index_so_far_and_resume_goes_on_from_it(
+    sample_csv: Path, fake_encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semsearch import building
+    from semsearch.building import CorpusSource, build_plan, write_collection_files
+    from semsearch.corpus import read_corpus
+    from semsearch.errors import BuildInterrupted
+
+    monkeypatch.setattr(building, "INDEX_SLICE", 300)
+    target = tmp_path / "news.semsearch"
+
+    def source() -> CorpusSource:
+        return CorpusSource(read_corpus(sample_csv, limit=1000), fake_encoder, batch_size=BATCH, parallel="serial")
+
+    interrupted = InterruptedIndex(at=3)  # after two slices, 600 vectors
+    plan = build_plan(source(), fake_encoder, interrupted.inner, None)
+    workspace = BuildWorkspace(target, plan).open(resume=False)
+    with pytest.raises(BuildInterrupted, match="1,000 documents are saved"):
+        write_collection_files(workspace, source(), interrupted, 64, batch_size=BATCH, progress=False)
+    workspace.release()
+    assert json.loads((workspace_path(target) / "index-snapshot" / "rows.json").read_text()) == {"rows": 600}
+
+    resumed = InterruptedIndex(at=0)
+    workspace = BuildWorkspace(target, plan).open(resume=True)
+    assert write_collection_files(workspace, source(), resumed, 64, batch_size=BATCH, progress=False) == 1000
+    workspace.release()
+    assert resumed.adds == 0  # the snapshot's index was loaded and filled instead of this one
+    index = backend_class("exact").load(workspace.path, 64, {}, mmap=False)
+    texts = [document.text for document in read_corpus(sample_csv, limit=1000)]
+    np.testing.assert_allclose(index.vectors(np.arange(1000)), fake_encoder.encode(texts), atol=1e-6)

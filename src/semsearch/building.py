@@ -1,14 +1,19 @@
-"""The build loop: corpus -> embedders -> (checkpoint, store, index), with the stages overlapped.
+"""The build loop, in two stages: corpus -> embedders -> (checkpoint, store), then checkpoint -> index.
 
-The main thread reads the corpus and feeds the embedders (processes or threads, see
-``embedding``); a writer thread checkpoints each embedded batch, commits it to the SQLite store
-and adds it to the vector index while the next batches are embedded. Queues between the stages
-are short, so memory is bounded by a few batches whatever the corpus size, and a slow stage
-slows the reader down instead of piling batches up.
+Stage one, embedding: the main thread reads the corpus and feeds the embedders (processes or
+threads, see ``embedding``); a writer thread checkpoints each embedded batch and commits its
+documents to the SQLite store while the next batches are embedded. Queues between them are
+short, so memory is bounded by a few batches whatever the corpus size, and a slow stage slows
+the reader down instead of piling batches up.
+
+Stage two, indexing: the vector index is filled from the checkpoint in large slices, with
+every core. The index is not filled while embedding because both are CPU-bound: on two cores
+they only took turns, each slowing the other, and an HNSW insert grows dearer as the graph
+grows, so the embedding rate fell with the corpus (BENCHMARKS.md, "Local embedding").
 
 Every completed batch is on disk (see ``checkpoint``), so an interrupted build resumes from
-its last completed batch: the index is refilled from the checkpoint, the corpus is read past
-the documents already stored, and embedding goes on from there.
+its last completed batch: the corpus is read past the documents already stored, embedding goes
+on from there, and the index is loaded from its last snapshot and filled from the checkpoint past it.
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE
 from semsearch.store import DocumentStore
 from semsearch.vector_file import VectorFileWriter
 
-# How often the writer saves the index, so that a resume after a crash refills only what came after.
+# How often the index is saved while it is filled, so that a resume after a crash refills only what came after.
 SNAPSHOT_SECONDS = 300.0
+# Vectors per index add while indexing: large enough for the index's threads to share the work,
+# small enough to hold (40 MB of float32) and to show progress.
+INDEX_SLICE = 20_000
 # Embedded batches waiting for the writer: enough to ride out a slow write, few enough to bound memory.
 WRITE_QUEUE_BATCHES = 2
 
@@ -194,22 +202,25 @@ def write_collection_files(
     store = _open_store(workspace)
     checkpoint = VectorCheckpoint(workspace.path / VECTORS_CHECKPOINT, dim)
     snapshots = IndexSnapshots(workspace.path, index, SNAPSHOT_SECONDS)
-    bar = None
     try:
         with sigterm_interrupts():
             try:
                 done = workspace.resumed_at = len(store)
                 checkpoint.truncate(done)
-                bar = progress_bar(source.count_rows() if progress else None, progress, initial=done, activity=source.activity)
-                index, indexed = snapshots.restore(index, done)
-                _refill(index, checkpoint, indexed, done, batch_size)
-                _write_batches(source.batches(done), index, store, checkpoint, snapshots, bar)
+                with progress_bar(source.count_rows() if progress else None, progress, initial=done, activity=source.activity) as bar:
+                    _store_batches(source.batches(done), store, checkpoint, bar)
+                index, indexed = snapshots.restore(index, checkpoint.rows)  # saved by an interrupted build, if any
+                with progress_bar(checkpoint.rows, progress, initial=indexed, activity="indexing") as bar:
+                    for indexed in _fill_index(index, checkpoint, indexed):
+                        bar.update(indexed - bar.n)
+                        if snapshots.due():
+                            snapshots.save(index, indexed)
             except KeyboardInterrupt:
-                saved = len(store)
-                if saved > snapshots.rows and len(index) == saved:
-                    snapshots.save(index, saved)  # so that --resume need not refill the whole index
+                # The index holds the first len(index) checkpoint rows (they go in in order): saved so
+                # that --resume need not refill them. Empty while embedding, so nothing is saved then.
+                snapshots.save(index, len(index))
                 raise BuildInterrupted(
-                    f"{saved:,} documents are saved in {workspace.path}; run the same command with --resume to go on from there"
+                    f"{len(store):,} documents are saved in {workspace.path}; run the same command with --resume to go on from there"
                 ) from None
         store.finish()
         index.save(workspace.path)
@@ -217,26 +228,20 @@ def write_collection_files(
             _write_vector_file(workspace.path / VECTORS_FILE, checkpoint, dim, batch_size)
         return len(store)
     finally:
-        if bar is not None:
-            bar.close()
         store.close()
         checkpoint.close()
 
 
-def _write_batches(
-    batches: Iterator[tuple[list[Document], np.ndarray]], index: VectorIndex, store: DocumentStore, checkpoint: VectorCheckpoint,
-    snapshots: IndexSnapshots, bar: Any,
+def _store_batches(
+    batches: Iterator[tuple[list[Document], np.ndarray]], store: DocumentStore, checkpoint: VectorCheckpoint, bar: Any
 ) -> None:
-    """Checkpoint, store and index each batch in the writer thread while the source makes the next."""
+    """Checkpoint and store each batch in the writer thread while the source makes the next."""
 
     def write(batch: list[Document], vectors: np.ndarray) -> None:
         ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
         checkpoint.append(ids, vectors)  # on disk before the documents are committed: see checkpoint.py
         store.add(batch)
-        index.add(ids, vectors)
         bar.update(len(batch))
-        if snapshots.due():
-            snapshots.save(index, checkpoint.rows)
 
     writer = BackgroundWriter(write)
     try:
@@ -247,11 +252,12 @@ def _write_batches(
         writer.close()
 
 
-def _refill(index: VectorIndex, checkpoint: VectorCheckpoint, start_row: int, rows: int, batch_size: int) -> None:
-    """Put the checkpointed vectors from ``start_row`` on back into the index, in the order they were first added."""
-    for start in range(start_row, rows, batch_size):
-        ids, vectors = checkpoint.read(start, min(rows, start + batch_size))
-        index.add(ids, vectors)
+def _fill_index(index: VectorIndex, checkpoint: VectorCheckpoint, start_row: int) -> Iterator[int]:
+    """Add the checkpointed vectors from ``start_row`` on to the index, in their order; yield the rows indexed so far."""
+    for start in range(start_row, checkpoint.rows, INDEX_SLICE):
+        stop = min(checkpoint.rows, start + INDEX_SLICE)
+        index.add(*checkpoint.read(start, stop))
+        yield stop
 
 
 def _write_vector_file(path: Path, checkpoint: VectorCheckpoint, dim: int, batch_size: int) -> None:
