@@ -18,9 +18,11 @@ on from there, and the index is loaded from its last snapshot and filled from th
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from itertools import islice
@@ -49,6 +51,10 @@ INDEX_SLICE = 20_000
 WRITE_QUEUE_BATCHES = 2
 
 WriteBatch = Callable[[list[Document], np.ndarray], None]
+
+# Each stage's documents and seconds, as a record with ``stage``, ``documents`` and ``seconds``
+# attributes: what a build's progress bars showed, for logs and benchmarks.
+log = logging.getLogger(__name__)
 
 
 class BackgroundWriter:
@@ -207,14 +213,16 @@ def write_collection_files(
             try:
                 done = workspace.resumed_at = len(store)
                 checkpoint.truncate(done)
-                with progress_bar(source.count_rows() if progress else None, progress, initial=done, activity=source.activity) as bar:
+                with progress_bar(source.count_rows() if progress else None, progress, initial=done, activity=source.activity) as bar, \
+                        _stage_timer(source.activity, lambda: checkpoint.rows - done):
                     _store_batches(source.batches(done), store, checkpoint, bar)
                 index, indexed = snapshots.restore(index, checkpoint.rows)  # saved by an interrupted build, if any
-                with progress_bar(checkpoint.rows, progress, initial=indexed, activity="indexing") as bar:
-                    for indexed in _fill_index(index, checkpoint, indexed):
-                        bar.update(indexed - bar.n)
+                with progress_bar(checkpoint.rows, progress, initial=indexed, activity="indexing") as bar, \
+                        _stage_timer("indexing", lambda: len(index) - indexed):
+                    for rows in _fill_index(index, checkpoint, indexed):
+                        bar.update(rows - bar.n)
                         if snapshots.due():
-                            snapshots.save(index, indexed)
+                            snapshots.save(index, rows)
             except KeyboardInterrupt:
                 # The index holds the first len(index) checkpoint rows (they go in in order): saved so
                 # that --resume need not refill them. Empty while embedding, so nothing is saved then.
@@ -230,6 +238,15 @@ def write_collection_files(
     finally:
         store.close()
         checkpoint.close()
+
+
+@contextmanager
+def _stage_timer(stage: str, documents: Callable[[], int]) -> Iterator[None]:
+    """Log how many documents a completed stage did, and in how long."""
+    started = time.perf_counter()
+    yield
+    seconds, count = time.perf_counter() - started, documents()
+    log.info("%s: %d documents in %.1f s", stage, count, seconds, extra={"stage": stage, "documents": count, "seconds": seconds})
 
 
 def _store_batches(
