@@ -29,7 +29,7 @@ from semsearch.filters import Filter
 from semsearch.reduce import new_index, open_index, reducer_spec
 from semsearch.retrieval import FUSION_DEPTH, MODES, Ranking, fuse, keyword_rankings, semantic_rankings
 from semsearch.store import DocumentStore
-from semsearch.updates import UpdateStats, apply_update, data_directory
+from semsearch.updates import UpdateRequest, UpdateStats, apply_update, data_directory
 from semsearch.vector_file import StoredVectors
 
 # Opening retries when an update deletes the files of the manifest it read (see updates.py).
@@ -46,6 +46,13 @@ def resolve_source(source: str | Path) -> Path:
     if not path.exists() and str(source) in DATASETS:
         return bundled_path(str(source))
     return path
+
+
+def _read_documents(documents: Iterable[Document] | str | Path | Corpus, corpus_options: dict[str, Any]) -> Iterable[Document]:
+    """Documents to add as given, or read from a corpus path (or a bundled data set's name) with ``corpus_options``."""
+    if isinstance(documents, (str, Path)):
+        return read_corpus(resolve_source(documents), **corpus_options)
+    return documents
 
 
 def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
@@ -226,22 +233,21 @@ class Collection:
         ``corpus_options``); a corpus without an id column is numbered after the largest id.
         ``rebuild`` rebuilds the index from the stored vectors, for backends that cannot add.
         """
-        return self._update(documents, (), replace=False, rebuild=rebuild, batch_size=batch_size, progress=progress, **corpus_options)
+        documents = _read_documents(documents, corpus_options)
+        return self._update(UpdateRequest(documents, replace=False, rebuild=rebuild, batch_size=batch_size, progress=progress))
 
     def upsert(self, documents: Iterable[Document] | str | Path | Corpus, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
                progress: bool = False, **corpus_options: Any) -> UpdateStats:
         """Like ``add``, but a document whose id is in the collection already replaces the old one."""
-        return self._update(documents, (), replace=True, rebuild=rebuild, batch_size=batch_size, progress=progress, **corpus_options)
+        documents = _read_documents(documents, corpus_options)
+        return self._update(UpdateRequest(documents, replace=True, rebuild=rebuild, batch_size=batch_size, progress=progress))
 
     def remove(self, ids: Iterable[int], *, rebuild: bool = False) -> UpdateStats:
         """Remove documents by id; ids not in the collection are reported in ``not_found``."""
-        return self._update((), ids, replace=False, rebuild=rebuild)
+        return self._update(UpdateRequest(remove_ids=ids, replace=False, rebuild=rebuild))
 
-    def _update(self, documents: Iterable[Document] | str | Path | Corpus, remove_ids: Iterable[int], **options: Any) -> UpdateStats:
-        corpus_options = {key: options.pop(key) for key in list(options) if key not in ("replace", "rebuild", "batch_size", "progress")}
-        if isinstance(documents, (str, Path)):
-            documents = read_corpus(resolve_source(documents), **corpus_options)
-        stats = apply_update(self.path, self.encoder, documents=documents, remove_ids=remove_ids, **options)
+    def _update(self, request: UpdateRequest) -> UpdateStats:
+        stats = apply_update(self.path, self.encoder, request)
         self.refresh()
         return stats
 

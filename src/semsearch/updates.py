@@ -45,6 +45,19 @@ COPY_CHUNK = 20_000
 _ADDED_FILE = ".added.npy"
 
 
+@dataclass(frozen=True)
+class UpdateRequest:
+    """What one update asks for, handed whole from ``apply_update`` down to the code that writes
+    the generation, so that its options are listed in one place and a new one is added once."""
+
+    documents: Iterable[Document] = ()
+    remove_ids: Iterable[int] = ()
+    replace: bool = True
+    rebuild: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    progress: bool = False
+
+
 @dataclass
 class UpdateStats:
     """What an update did, for the CLI to report."""
@@ -86,18 +99,9 @@ def remove_unreferenced(path: Path, manifest: dict[str, Any]) -> None:
             entry.unlink(missing_ok=True)
 
 
-def apply_update(
-    path: Path,
-    encoder: Encoder,
-    *,
-    documents: Iterable[Document] = (),
-    remove_ids: Iterable[int] = (),
-    replace: bool = True,
-    rebuild: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: bool = False,
-) -> UpdateStats:
-    """Remove ``remove_ids``, then add ``documents`` (replacing those whose id exists when ``replace``).
+def apply_update(path: Path, encoder: Encoder, request: UpdateRequest) -> UpdateStats:
+    """Remove ``request.remove_ids``, then add ``request.documents`` (replacing those whose id
+    exists when ``request.replace``).
 
     A ``Corpus`` without an id column numbers its documents after the collection's largest id.
     Any error leaves the collection exactly as it was.
@@ -106,21 +110,12 @@ def apply_update(
     try:
         recover_directory(path)
         with update_lock(path):
-            return _update_locked(path, encoder, documents, remove_ids, replace, rebuild, batch_size, progress)
+            return _update_locked(path, encoder, request)
     except OSError as error:  # disk full, permissions, a path in the way: before the switch, so nothing changed
         raise CollectionError(f"{path}: the update failed and the collection is as it was: {error}") from None
 
 
-def _update_locked(
-    path: Path,
-    encoder: Encoder,
-    documents: Iterable[Document],
-    remove_ids: Iterable[int],
-    replace: bool,
-    rebuild: bool,
-    batch_size: int,
-    progress: bool,
-) -> UpdateStats:
+def _update_locked(path: Path, encoder: Encoder, request: UpdateRequest) -> UpdateStats:
     manifest = read_manifest(path)
     verify_files(path, manifest)
     check_same_encoder(manifest["encoder"], encoder, str(path))
@@ -130,9 +125,7 @@ def _update_locked(
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     try:
-        stats = _write_generation(
-            data_directory(path, manifest), new, manifest, encoder, documents, remove_ids, replace, rebuild, batch_size, progress
-        )
+        stats = _write_generation(data_directory(path, manifest), new, manifest, encoder, request)
         names = sorted(entry.name for entry in new.iterdir())
         for name in names:
             with (new / name).open("rb") as stream:
@@ -159,33 +152,22 @@ def _update_locked(
     return stats
 
 
-def _write_generation(
-    old: Path,
-    new: Path,
-    manifest: dict[str, Any],
-    encoder: Encoder,
-    documents: Iterable[Document],
-    remove_ids: Iterable[int],
-    replace: bool,
-    rebuild: bool,
-    batch_size: int,
-    progress: bool,
-) -> UpdateStats:
+def _write_generation(old: Path, new: Path, manifest: dict[str, Any], encoder: Encoder, request: UpdateRequest) -> UpdateStats:
     dim = int(manifest["encoder"]["dim"])
     index = open_index(old, manifest, mmap=False)
-    if not index.supports_updates and not rebuild:
+    if not index.supports_updates and not request.rebuild:
         raise CollectionError(
             f"the {index.name} backend cannot add to or remove from a built index; "
             "pass --rebuild (rebuild=True) to rebuild it from the stored vectors, without embedding again"
         )
     stored = StoredVectors(old / VECTORS_FILE) if (old / VECTORS_FILE).is_file() else None
-    in_place = not rebuild
-    stats = UpdateStats(rebuilt=rebuild)
+    in_place = not request.rebuild
+    stats = UpdateStats(rebuilt=request.rebuild)
     store = DocumentStore.open_copy(old / DOCUMENTS_FILE, new / DOCUMENTS_FILE)
     added_file = None
     try:
-        old_ids = store.ids() if (stored is not None or rebuild) else None
-        wanted = sorted({int(i) for i in remove_ids})
+        old_ids = store.ids() if (stored is not None or request.rebuild) else None
+        wanted = sorted({int(i) for i in request.remove_ids})
         gone = store.existing([i for i in wanted if is_document_id(i)])
         stats.removed = len(gone)
         stats.not_found = tuple(sorted(set(wanted) - set(gone)))
@@ -193,12 +175,12 @@ def _write_generation(
         if in_place and gone:
             index.remove(np.asarray(gone, dtype=np.int64))
         replaced: list[int] = []
-        if isinstance(documents, Corpus):
-            documents.first_id = store.max_id() + 1
-        if stored is not None or rebuild:
+        if isinstance(request.documents, Corpus):
+            request.documents.first_id = store.max_id() + 1
+        if stored is not None or request.rebuild:
             added_file = VectorFileWriter(new / _ADDED_FILE, dim)
         seen: set[int] = set()
-        for batch, vectors in embed_documents(documents, encoder, batch_size=batch_size, progress=progress):
+        for batch, vectors in embed_documents(request.documents, encoder, batch_size=request.batch_size, progress=request.progress):
             for document in batch:
                 if not isinstance(document.id, int) or not is_document_id(document.id):
                     raise CollectionError(f"document id {document.id!r} is not an integer from 0 to {MAX_DOCUMENT_ID}")
@@ -208,7 +190,7 @@ def _write_generation(
                     raise CollectionError(f"document id {document_id} appears twice in the documents to add")
                 seen.add(document_id)
             existing = store.existing(ids)
-            if existing and not replace:
+            if existing and not request.replace:
                 raise CollectionError(
                     f"document id {existing[0]} is in the collection already; upsert (semsearch add) replaces documents"
                 )
@@ -228,7 +210,7 @@ def _write_generation(
             assert old_ids is not None
             survivors = old_ids[~np.isin(old_ids, np.asarray(gone + replaced, dtype=np.int64))]
             added = StoredVectors(new / _ADDED_FILE)
-            rebuilt = empty_like(index, dim) if rebuild else None
+            rebuilt = empty_like(index, dim) if request.rebuild else None
             writer = VectorFileWriter(new / VECTORS_FILE, dim) if stored is not None else None
             for chunk_ids, chunk_vectors in chain(_vector_chunks(survivors, stored, index), _vector_chunks(added.ids, added, None)):
                 if rebuilt is not None:
@@ -245,7 +227,7 @@ def _write_generation(
         index.save(new)
         stats.count = len(store)
     except ValueError as error:  # a backend refusing ids or vectors
-        hint = "" if rebuild else "; pass --rebuild (rebuild=True) to rebuild the index from the stored vectors"
+        hint = "" if request.rebuild else "; pass --rebuild (rebuild=True) to rebuild the index from the stored vectors"
         raise CollectionError(f"{new.parent}: the update cannot be applied: {error}{hint}") from None
     finally:
         store.close()
