@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
@@ -61,6 +62,20 @@ def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
     return get_encoder(encoder or DEFAULT_ENCODER)
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build indexes and writes, whatever its vectors come from: what ``Collection.build`` and
+    ``Collection.build_from_embeddings`` share, handed whole to ``Collection._build`` so that the
+    list is passed along in one place. No defaults here: the public signatures are where users see them."""
+
+    backend: str
+    backend_params: dict[str, Any] | None
+    reduce: str | None
+    batch_size: int
+    progress: bool
+    resume: bool
+
+
 class Collection:
     """A built collection, opened for search. Create one with ``build`` or ``open``."""
 
@@ -109,7 +124,8 @@ class Collection:
         corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
         encoder = resolve_encoder(encoder)
         embedded = CorpusSource(corpus, encoder, batch_size=batch_size, parallel=parallel, workers=workers)
-        return cls._build(embedded, Path(path), encoder, backend, backend_params, reduce, batch_size, progress, resume)
+        options = BuildOptions(backend=backend, backend_params=backend_params, reduce=reduce, batch_size=batch_size, progress=progress, resume=resume)
+        return cls._build(embedded, Path(path), encoder, options)
 
     @classmethod
     def build_from_embeddings(
@@ -133,17 +149,17 @@ class Collection:
         """
         files = open_embedding_files(pattern, batch_size=batch_size)
         encoder = files.encoder(encoder)
-        return cls._build(files, Path(path), encoder, backend, backend_params, reduce, batch_size, progress, resume)
+        options = BuildOptions(backend=backend, backend_params=backend_params, reduce=reduce, batch_size=batch_size, progress=progress, resume=resume)
+        return cls._build(files, Path(path), encoder, options)
 
     @classmethod
-    def _build(cls, source: EmbeddedSource, path: Path, encoder: Encoder, backend: str, backend_params: dict[str, Any] | None,
-               reduce: str | None, batch_size: int, progress: bool, resume: bool) -> Collection:
+    def _build(cls, source: EmbeddedSource, path: Path, encoder: Encoder, options: BuildOptions) -> Collection:
         if path.exists() and not (path / MANIFEST).is_file() and (not path.is_dir() or any(path.iterdir())):
             raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
-        index = new_index(backend, encoder.dim, backend_params, reduce)
-        workspace = BuildWorkspace(path, build_plan(source, encoder, index, reducer_spec(index))).open(resume=resume)
+        index = new_index(options.backend, encoder.dim, options.backend_params, options.reduce)
+        workspace = BuildWorkspace(path, build_plan(source, encoder, index, reducer_spec(index))).open(resume=options.resume)
         try:
-            count = write_collection_files(workspace, source, index, encoder.dim, batch_size=batch_size, progress=progress)
+            count = write_collection_files(workspace, source, index, encoder.dim, batch_size=options.batch_size, progress=options.progress)
             workspace.remove_work_files()
             if count == 0:
                 raise SemsearchError(f"{source.description}: no documents to index")
