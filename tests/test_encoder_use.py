@@ -27,7 +27,7 @@ def test_same_meaning_across_languages_is_near(real_encoder: Encoder) -> None:
 
 
 def test_batches_give_the_same_vectors_as_one_call(real_encoder: Encoder) -> None:
-    texts = [f"headline number {i} about rain" for i in range(2500)]  # crosses the 2,000-text slice
+    texts = [f"headline number {i} about rain" for i in range(2500)]  # crosses the 1,000-text slices
     whole = real_encoder.encode(texts)
     np.testing.assert_allclose(whole[2100], real_encoder.encode([texts[2100]])[0], atol=1e-5)
 
