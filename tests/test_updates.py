@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,20 @@ def test_old_generation_is_deleted_after_the_next_switch(tmp_path: Path, fake_en
     names = sorted(p.name for p in collection.path.iterdir())
     assert names == [".update.lock", "generation-2", "manifest.json"]
     assert json.loads((collection.path / "manifest.json").read_text())["count"] == 12
+
+
+def test_an_update_reports_the_seconds_of_each_stage_once(tmp_path: Path, fake_encoder) -> None:
+    collection = build(tmp_path, fake_encoder, "usearch")
+    started = time.perf_counter()
+    stats = collection.add(documents(["kangaroo escapes from zoo enclosure"], first_id=30))
+    elapsed = time.perf_counter() - started
+    assert set(stats.seconds) == {
+        "check", "load index", "copy store", "store", "embed", "index", "save index", "sync and switch", "delete old files"
+    }
+    assert min(stats.seconds.values()) >= 0
+    assert sum(stats.seconds.values()) <= elapsed, "no time is counted twice, e.g. writing inside embedding"
+    rebuilt = build(tmp_path, fake_encoder, "annoy", name="annoy.semsearch").remove([0], rebuild=True)
+    assert "vectors" in rebuilt.seconds and "index" not in rebuilt.seconds, "a rebuild makes a new index instead of changing it"
 
 
 def test_a_reader_opened_before_an_update_keeps_its_state_until_refresh(tmp_path: Path, fake_encoder) -> None:
