@@ -21,7 +21,9 @@ from semsearch.checkpoint import BuildWorkspace, IndexSnapshots, VectorCheckpoin
 from semsearch.errors import CollectionError
 
 BATCH = 250
-LIMIT = 4000
+# Enough that a build is still embedding well after the signal is sent: at 4,000 texts/s, 4,000
+# headlines left too little time once the first 500 were in, and the build sometimes finished first.
+LIMIT = 16_000
 QUERIES = ["bushfire threatens homes", "election campaign", "cricket world cup", "drought hits farmers", "iraq war protest"]
 
 
