@@ -21,15 +21,17 @@ from semsearch.checkpoint import BuildWorkspace, IndexSnapshots, VectorCheckpoin
 from semsearch.errors import CollectionError
 
 BATCH = 250
-# Enough that a build is still embedding well after the signal is sent: at 4,000 texts/s, 4,000
-# headlines left too little time once the first 500 were in, and the build sometimes finished first.
+# Enough that a build is still embedding well after the signal is sent, at 4,000 texts/s.
 LIMIT = 16_000
+# As in a terminal: a process started in the background by a shell without job control (CI's
+# `make test &`, nohup) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+AS_IN_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
 QUERIES = ["bushfire threatens homes", "election campaign", "cricket world cup", "drought hits farmers", "iraq war protest"]
 
 
 def build_command(source: Path, target: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-c", "from semsearch.cli import main; main()", "build", str(source), "-o", str(target),
+        sys.executable, "-c", AS_IN_A_TERMINAL + "from semsearch.cli import main; main()", "build", str(source), "-o", str(target),
         "--backend", "exact", "--limit", str(LIMIT), "--batch-size", str(BATCH), "--quiet", *extra,
     ]
 
