@@ -127,6 +127,8 @@ BAD_REQUESTS = [
     pytest.param(search_url("flood") + "&where=section", None, {}, "where.0: 'section' is not FIELD=VALUE", id="bad-where"),
     pytest.param("/search", '{"queries": ["flood"], "where": {"a": [1]}}', {"Content-Type": "application/json"}, "where.a", id="where-not-scalar"),
     pytest.param("/search", '{"queries": ["flood", ', {"Content-Type": "application/json"}, "not valid JSON", id="broken-json"),
+    # Found by hypothesis: a zero byte second makes Python's json read the bytes as UTF-16, and they are not.
+    pytest.param("/search", "0\x0000000", {"Content-Type": "application/json"}, "cannot be read as JSON text", id="not-utf8-json"),
     pytest.param("/search", "queries=flood", {"Content-Type": "application/x-www-form-urlencoded"}, "Content-Type: application/json", id="form-body"),
     pytest.param("/search", '["flood"]', {"Content-Type": "application/json"}, "Input should be a valid dictionary", id="json-list"),
     pytest.param("/search", '{"queries": []}', {"Content-Type": "application/json"}, "queries: List should have at least 1 item", id="no-queries"),
@@ -260,3 +262,10 @@ def test_serve_without_the_server_extra_names_it(monkeypatch: pytest.MonkeyPatch
     result = CliRunner().invoke(cli, ["serve", str(small_real_collection.path)])
     assert result.exit_code == 1
     assert "pip install 'semsearch[server]'" in result.output
+
+
+def test_unknown_paths_and_methods_answer_in_the_same_shape(server: RunningServer) -> None:
+    missing = server.request("/no-such-page")
+    assert missing.status == 404 and missing.body["message"] == "Not Found"
+    wrong_method = server.request("/health", "{}", {"Content-Type": "application/json"})
+    assert wrong_method.status == 405 and wrong_method.body["message"] == "Method Not Allowed"

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -128,6 +129,16 @@ async def validation_error_handler(request: Request, error: RequestValidationErr
     return JSONResponse(status_code=422, content={"message": describe_errors(errors), "detail": jsonable_encoder(detail)})
 
 
+async def http_error_handler(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own HTTP errors in our shape, a one-line ``message``. Its one 400, a body whose bytes
+    cannot be decoded as JSON text at all, is a client's mistake like any other bad body: a 422."""
+    if error.status_code == 400:
+        message = f"the request body cannot be read as JSON text; send UTF-8 JSON such as {BODY_EXAMPLE}"
+        return JSONResponse(status_code=422, content={"message": message})
+    message = " ".join(str(error.detail).splitlines())
+    return JSONResponse(status_code=error.status_code, content={"message": message, "detail": error.detail}, headers=error.headers)
+
+
 def search_error(error: SemsearchError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"message": str(error)})
 
@@ -222,6 +233,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
         redoc_url=None,
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
