@@ -1,10 +1,10 @@
-"""A usearch graph over the 1.1M cached embeddings (the default's, or another expansion_add),
+"""A usearch graph over the 1.1M cached embeddings (the default's, or another expansion_add or dtype),
 swept over expansion_search.
 
 The same 1,000 held-out queries and ground truth as `semsearch bench` (its cache), so the rows
 line up with the 1.1M table in BENCHMARKS.md. The index is built once and kept in the workspace.
 
-Run: flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/default_sweep.py [--expansion-add 64]
+Run: flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/default_sweep.py [--expansion-add 64] [--dtype bf16]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ WORKSPACE = Path("/work/cache/es-sweep")
 SWEEP = (64, 96, 128, 160, 192, 256)
 
 
-def build_index(embeddings: Embeddings, split: Split, params: dict[str, int], workspace: Path) -> None:
+def build_index(embeddings: Embeddings, split: Split, params: dict[str, Any], workspace: Path) -> None:
     """Every document but the held-out queries, with the default parameters but ``params``, saved to ``workspace``."""
     rows = len(embeddings.ids)
     is_query = np.zeros(rows, dtype=bool)
@@ -46,9 +47,12 @@ def build_index(embeddings: Embeddings, split: Split, params: dict[str, int], wo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--expansion-add", type=int, help="build with this expansion_add instead of the default's")
+    parser.add_argument("--dtype", help="store vectors as this usearch dtype (bf16, f32, ...) instead of the default's")
     args = parser.parse_args()
-    params = {"expansion_add": args.expansion_add} if args.expansion_add else {}
-    workspace = WORKSPACE.with_name(f"{WORKSPACE.name}-ea{args.expansion_add}") if args.expansion_add else WORKSPACE
+    changed = {"expansion_add": args.expansion_add, "dtype": args.dtype}
+    params = {name: value for name, value in changed.items() if value}
+    suffix = "".join(f"-{name}{value}" for name, value in params.items())
+    workspace = WORKSPACE.with_name(WORKSPACE.name + suffix)
     embeddings = Embeddings(CACHE / f"{STEM}.f16.npy", np.load(CACHE / f"{STEM}.ids.npy", allow_pickle=False))
     split = hold_out(embeddings, CACHE, 1000)
     queries = np.concatenate([read_rows(embeddings.vectors_path, row, row + 1) for row in split.query_rows])
