@@ -40,6 +40,7 @@ CASES: dict[str, tuple[str, dict[str, Any], bool, bool, tuple[str, int, int] | N
     "exact": ("exact", {}, True, True, None),
     "usearch-f16": ("usearch", {}, True, True, ("expansion_search", 1, 128)),
     "usearch-i8": ("usearch", {"dtype": "i8", "connectivity": 8, "expansion_add": 64}, True, True, ("expansion_search", 1, 128)),
+    "usearch-bf16": ("usearch", {"dtype": "bf16"}, True, True, ("expansion_search", 1, 128)),
     "hnswlib": ("hnswlib", {"M": 8, "ef_construction": 64}, True, True, ("ef", 1, 128)),
     "faiss-ivf-flat": ("faiss", {"index": "IVF16,Flat", "nprobe": 16}, True, True, ("nprobe", 1, 16)),
     "faiss-ivf-sq8": ("faiss", {"index": "IVF16,SQ8", "nprobe": 16}, True, True, ("nprobe", 1, 16)),
