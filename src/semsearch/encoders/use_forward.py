@@ -93,6 +93,7 @@ class UseForwardPass:
     def _per_distinct_token(self, distinct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each distinct token's dequantised embedding, and its projection after the layer norm."""
         model = self.model
+        # The table is quantised in chunks (row r in chunk r % chunks), each with its own scale and offset.
         chunk = distinct % model.scale.shape[0]
         embedded = model.table[distinct].astype(np.float32)
         embedded *= model.scale[chunk, None]
@@ -106,17 +107,13 @@ class UseForwardPass:
         """relu(bias + sum over the window of W1_j . x) + x, for every token, from per-distinct-token products."""
         distinct = own.shape[0]
         blocks = self.first_layer_blocks[branch]
-        hidden: np.ndarray | None = None
-        for slot in range(blocks.shape[0]):
-            products = np.empty((distinct + 1, BRANCH_DIM), dtype=np.float32)
-            np.matmul(own, blocks[slot], out=products[:distinct])
-            products[distinct] = 0.0  # the sentinel: a window slot outside the sentence adds nothing
-            gathered = products[slots[:, slot]]
-            if hidden is None:
-                hidden = gathered
-            else:
-                hidden += gathered
-        assert hidden is not None
+        # products[j, d] = W1_j . x_d; the extra row stays zero: a window slot outside the sentence adds nothing.
+        products = np.zeros((len(blocks), distinct + 1, BRANCH_DIM), dtype=np.float32)
+        for slot, block in enumerate(blocks):
+            np.matmul(own, block, out=products[slot, :distinct])
+        hidden = products[0][slots[:, 0]]
+        for slot in range(1, len(blocks)):
+            hidden += products[slot][slots[:, slot]]
         hidden += self.model.b1[branch]
         np.maximum(hidden, 0, out=hidden)
         left = BRANCHES[branch][1]
