@@ -7,8 +7,9 @@ import json
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,13 +114,7 @@ class DocumentStore:
 
     def existing(self, ids: Iterable[int]) -> list[int]:
         """Those of ``ids`` that are in the store, in ascending order."""
-        ids = [int(i) for i in ids]
-        found: list[int] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.extend(row[0] for row in self._connection.execute(f"SELECT id FROM documents WHERE id IN ({marks})", chunk))
-        return sorted(found)
+        return sorted(row[0] for row in self._rows_with_ids("id", ids))
 
     def max_id(self) -> int:
         """The largest id in the store, -1 when empty: new documents without ids are numbered after it."""
@@ -128,19 +123,23 @@ class DocumentStore:
 
     def ids(self) -> np.ndarray:
         """Every id, ascending, as int64."""
-        rows = self._connection.execute("SELECT id FROM documents ORDER BY id").fetchall()
-        return np.array([row[0] for row in rows], dtype=np.int64)
+        return self._ids_where("1", [])
 
     def get(self, ids: Iterable[int]) -> dict[int, Document]:
+        return {row[0]: _row_to_document(row) for row in self._rows_with_ids("id, text, date, meta", ids)}
+
+    def _rows_with_ids(self, columns: str, ids: Iterable[int], clause: str = "1", parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the documents with these ids (and matching ``clause``), in no particular order."""
         ids = [int(i) for i in ids]
-        found: dict[int, Document] = {}
         # SQLite limits the number of bound parameters; 500 is safely below every build's limit.
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self._connection.execute(f"SELECT id, text, date, meta FROM documents WHERE id IN ({marks})", chunk):
-                found[row[0]] = _row_to_document(row)
-        return found
+            yield from self._connection.execute(f"SELECT {columns} FROM documents WHERE id IN ({marks}) AND {clause}", [*chunk, *parameters])
+
+    def _ids_where(self, clause: str, parameters: Sequence[Any]) -> np.ndarray:
+        rows = self._connection.execute(f"SELECT id FROM documents WHERE {clause} ORDER BY id", parameters).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
 
     # -- filters and keyword search --
 
@@ -150,21 +149,11 @@ class DocumentStore:
 
     def matching_ids(self, where: Filter) -> np.ndarray:
         """Ids of every document the filter matches, ascending."""
-        clause, parameters = where.sql()
-        rows = self._connection.execute(f"SELECT id FROM documents WHERE {clause} ORDER BY id", parameters).fetchall()
-        return np.array([row[0] for row in rows], dtype=np.int64)
+        return self._ids_where(*where.sql())
 
     def filter_ids(self, ids: Iterable[int], where: Filter) -> set[int]:
         """Those of ``ids`` whose documents the filter matches."""
-        clause, parameters = where.sql()
-        ids = [int(i) for i in ids]
-        found: set[int] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT id FROM documents WHERE id IN ({marks}) AND {clause}"
-            found.update(row[0] for row in self._connection.execute(query, [*chunk, *parameters]))
-        return found
+        return {row[0] for row in self._rows_with_ids("id", ids, *where.sql())}
 
     def keyword_search(self, text: str, k: int, where: Filter | None = None) -> list[tuple[int, float]]:
         """The k best documents by BM25 for any of the query's words, as (id, score), higher is better.
