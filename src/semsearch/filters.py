@@ -7,7 +7,7 @@ The document store evaluates a filter (SQLite, indexed on date); the search stra
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,12 +96,15 @@ class Filter:
         return ", ".join(parts)
 
 
-def parse_where(values: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``FIELD=VALUE`` pairs from the command line."""
+def parse_where(values: Iterable[str], bad_pair: Callable[[int, str], Exception] | None = None) -> dict[str, str]:
+    """``FIELD=VALUE`` pairs, from the command line or a URL's query; ``bad_pair(position, value)``
+    makes the error for a value that is not one (by default, worded for ``--where``)."""
     where: dict[str, str] = {}
-    for value in values:
+    for position, value in enumerate(values):
         name, separator, wanted = value.partition("=")
         if not separator or not name.strip():
+            if bad_pair is not None:
+                raise bad_pair(position, value)
             raise FilterError(f"--where {value!r}: expected FIELD=VALUE, e.g. --where section=sport")
         where[name.strip()] = wanted
     return where

@@ -29,6 +29,7 @@ from semsearch import __version__
 from semsearch.collection import Collection
 from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
+from semsearch.filters import parse_where
 from semsearch.retrieval import MODES
 from semsearch.server.batching import SearchBatcher
 
@@ -116,6 +117,11 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> str:
 def _field_name(name: str) -> str:
     """A field name as is, or quoted when a client sent something odd (empty, a newline, a dot)."""
     return name if name and name.isprintable() and not any(mark in name for mark in ".;: ") else json.dumps(name)
+
+
+def bad_where_pair(position: int, pair: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("query", "where", position), "input": pair,
+                                    "msg": f"{pair!r} is not FIELD=VALUE, e.g. where=section=sport"}])
 
 
 def blank_query_error(location: tuple[str | int, ...]) -> RequestValidationError:
@@ -255,13 +261,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
     ) -> JSONResponse:
         if not q.strip():
             raise blank_query_error(("query", "q"))
-        pairs = {}
-        for position, pair in enumerate(where):
-            field, separator, value = pair.partition("=")
-            if not separator or not field.strip():
-                raise RequestValidationError([{"type": "value_error", "loc": ("query", "where", position), "input": pair,
-                                               "msg": f"{pair!r} is not FIELD=VALUE, e.g. where=section=sport"}])
-            pairs[field.strip()] = value
+        pairs = parse_where(where, bad_where_pair)
         try:
             [hits] = await batcher.search([q], options.k, **options.search_arguments(pairs))
         except SemsearchError as error:
