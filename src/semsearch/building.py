@@ -35,7 +35,7 @@ from semsearch.backends import VectorIndex
 from semsearch.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, IndexSnapshots, VectorCheckpoint
 from semsearch.corpus import Corpus, ReadStats
 from semsearch.documents import Document
-from semsearch.embedding import batched, make_embedder, progress_bar
+from semsearch.embedding import embed_documents, progress_bar
 from semsearch.encoders import Encoder
 from semsearch.errors import BuildInterrupted
 from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE
@@ -152,11 +152,7 @@ class CorpusSource:
         documents = iter(self.corpus)
         for _ in islice(documents, skip):  # stored already; read past them
             pass
-        embedder = make_embedder(self.encoder, self.parallel, self.workers)
-        try:
-            yield from embedder.map(batched(documents, self.batch_size))
-        finally:
-            embedder.close()
+        yield from embed_documents(documents, self.encoder, batch_size=self.batch_size, parallel=self.parallel, workers=self.workers)
 
 
 def build_plan(source: EmbeddedSource, encoder: Encoder, index: VectorIndex, reducer: dict[str, Any] | None) -> dict[str, Any]:
@@ -271,18 +267,16 @@ def _store_batches(
 
 def _fill_index(index: VectorIndex, checkpoint: VectorCheckpoint, start_row: int) -> Iterator[int]:
     """Add the checkpointed vectors from ``start_row`` on to the index, in their order; yield the rows indexed so far."""
-    for start in range(start_row, checkpoint.rows, INDEX_SLICE):
-        stop = min(checkpoint.rows, start + INDEX_SLICE)
-        index.add(*checkpoint.read(start, stop))
-        yield stop
+    for rows, ids, vectors in checkpoint.slices(start_row, INDEX_SLICE):
+        index.add(ids, vectors)
+        yield rows
 
 
 def _write_vector_file(path: Path, checkpoint: VectorCheckpoint, dim: int, batch_size: int) -> None:
     """vectors.npy (float16) and its ids, streamed from the checkpoint, for indexes that do not keep vectors."""
     writer = VectorFileWriter(path, dim)
     try:
-        for start in range(0, checkpoint.rows, batch_size):
-            ids, vectors = checkpoint.read(start, min(checkpoint.rows, start + batch_size))
+        for _, ids, vectors in checkpoint.slices(0, batch_size):
             writer.append(vectors, ids)
     finally:
         writer.close()

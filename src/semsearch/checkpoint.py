@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -87,6 +88,12 @@ class VectorCheckpoint:
         records = np.array(mapped[start:stop])
         del mapped
         return records["id"].astype(np.int64), np.ascontiguousarray(records["vector"], dtype=np.float32)
+
+    def slices(self, start: int, size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """The records from ``start`` on, ``size`` at a time, as (records read so far, ids, vectors)."""
+        for first in range(start, self.rows, size):
+            stop = min(self.rows, first + size)
+            yield stop, *self.read(first, stop)
 
     def close(self) -> None:
         self._stream.close()

@@ -73,7 +73,7 @@ def _format_of(paths: list[Path], pattern: str) -> EmbeddingFormat:
 class EmbeddingFiles:
     """Embedding files as a build's source (see ``building.EmbeddedSource``)."""
 
-    activity = "indexing"
+    activity = "reading"  # then the build's second stage, "indexing", fills the index
 
     def __init__(self, pattern: str | Path, *, batch_size: int) -> None:
         self.pattern = str(pattern)
