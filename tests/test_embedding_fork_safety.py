@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
 from semsearch.embedding import ProcessEmbedder, SerialEmbedder, make_embedder
 from semsearch.encoders import Encoder, RecordedEncoder
-from tests.conftest import FakeEncoder
 
 
-def test_encoders_that_are_not_fork_safe_embed_in_this_process(fake_encoder: FakeEncoder) -> None:
-    assert not fake_encoder.fork_safe
-    embedder = make_embedder(fake_encoder, "processes", 2)
+@pytest.mark.parametrize(("encoder_fixture", "embedder_class"), [("fake_encoder", SerialEmbedder), ("real_encoder", ProcessEmbedder)],
+                         ids=["not-fork-safe-embeds-in-this-process", "the-default-encoder-is-forked"])
+def test_only_fork_safe_encoders_are_forked(request: pytest.FixtureRequest, encoder_fixture: str, embedder_class: type) -> None:
+    encoder = request.getfixturevalue(encoder_fixture)
+    assert encoder.fork_safe is (embedder_class is ProcessEmbedder)
+    embedder = make_embedder(encoder, "processes", 2)
     try:
-        assert isinstance(embedder, SerialEmbedder)
-    finally:
-        embedder.close()
-
-
-def test_the_default_encoder_is_forked(real_encoder: Encoder) -> None:
-    embedder = make_embedder(real_encoder, "processes", 2)
-    try:
-        assert isinstance(embedder, ProcessEmbedder)
+        assert isinstance(embedder, embedder_class)
     finally:
         embedder.close()
 
