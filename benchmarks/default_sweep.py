@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from semsearch.backends import backend_class, create_index
-from semsearch.bench import Embeddings, Split, chunks, hold_out, read_rows
-from semsearch.evaluate import latencies, recall_at_k
+from semsearch.bench.embedding_cache import Embeddings, chunks, read_rows
+from semsearch.bench.truth import Split, hold_out
+from semsearch.bench.evaluate import latencies, recall_at_k
 
 CACHE = Path("/work/cache/embeddings")
 STEM = "headlines-1m.use-multilingual.0653e0406c7c"

@@ -2,7 +2,7 @@
 
 Each mode builds the same corpus in a fresh process, so its peak memory is its own: the peak
 resident memory of the build process (when embedding ends, and at the end) and of the largest
-embedding worker. Stage times come from the build's own log records (``semsearch.building``).
+embedding worker. Stage times come from the build's own log records (``semsearch.writing.build``).
 
     flock /tmp/semsearch-heavy.lock .venv/bin/python benchmarks/embedding_throughput.py \\
         /work/cache/headlines-1m.tsv --modes processes,threads
@@ -36,7 +36,7 @@ class StageRecorder(logging.Handler):
                 "peak_build_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
 
-logger = logging.getLogger("semsearch.building")
+logger = logging.getLogger("semsearch.writing.build")
 logger.setLevel(logging.INFO)
 logger.addHandler(StageRecorder())
 source, path, parallel, limit, batch_size = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])

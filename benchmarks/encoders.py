@@ -14,7 +14,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -23,11 +23,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the models come from installed packages; nothing is downloaded
 
-from semsearch.corpus import read_corpus  # noqa: E402
-from semsearch.datasets import bundled_path  # noqa: E402
+from semsearch.sources.corpus import read_corpus  # noqa: E402
+from semsearch.sources.datasets import bundled_path  # noqa: E402
 from semsearch.encoders import Encoder, get_encoder  # noqa: E402
-from semsearch.encoders.use import available_cpus  # noqa: E402
-from semsearch.relevance import RelevanceQuery, hit_at_k, mrr_at_k, read_queries  # noqa: E402
+from semsearch.cpus import available_cpus  # noqa: E402
+from semsearch.bench.relevance import RelevanceQuery, hit_at_k, mrr_at_k, read_queries  # noqa: E402
 
 ENCODERS = {
     "USE multilingual v3": "use-multilingual",

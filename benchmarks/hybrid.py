@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 from semsearch import Collection
-from semsearch.datasets import bundled_path
-from semsearch.encoders.use import available_cpus
-from semsearch.relevance import hit_at_k, mrr_at_k, read_queries
-from semsearch.retrieval import FUSION_DEPTH, MODES, RRF_CONSTANT, fuse
+from semsearch.sources.datasets import bundled_path
+from semsearch.cpus import available_cpus
+from semsearch.bench.relevance import hit_at_k, mrr_at_k, read_queries
+from semsearch.search.retrieval import FUSION_DEPTH, MODES, RRF_CONSTANT, fuse
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "tests" / "data" / "queries.jsonl"

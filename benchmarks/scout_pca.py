@@ -5,10 +5,10 @@
 Exact search in the PCA space (no graph), so this is the ceiling of "PCA before the graph, re-rank on full vectors";
 300 queries from rows 1,000,000 on, against the first N rows of the cached 1.1M embeddings.
 """
-import numpy as np, sys, time
+import numpy as np, sys
 from pathlib import Path
-from semsearch.bench import read_rows
-from semsearch.reduce import PrincipalComponents
+from semsearch.bench.embedding_cache import read_rows
+from semsearch.backends.factory import PrincipalComponents
 path = Path('/work/cache/embeddings/headlines-1m.use-multilingual.0653e0406c7c.f16.npy')
 n = int(sys.argv[1])
 data = read_rows(path, 0, n); queries = read_rows(path, 1_000_000, 1_000_300)

@@ -10,9 +10,9 @@ import sys, time, json
 import numpy as np
 from pathlib import Path
 from threadpoolctl import threadpool_limits
-from semsearch.bench import read_rows
+from semsearch.bench.embedding_cache import read_rows
 from semsearch.backends import create_index
-from semsearch.evaluate import recall_at_k
+from semsearch.bench.evaluate import recall_at_k
 
 path = Path(sys.argv[1]); n = int(sys.argv[2]); configs = json.loads(sys.argv[3])
 data = read_rows(path, 0, n); queries = read_rows(path, n, n + 500)

@@ -15,7 +15,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.collection import Collection, resolve_source
-from semsearch.corpus import read_corpus
+from semsearch.sources.corpus import read_corpus
 from semsearch.server.launch import RunningServer, sample_collection, start_server, stop_server, wait_for_workers
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch import Collection, Document, read_corpus
-from semsearch.datasets import bundled_path
+from semsearch.sources.datasets import bundled_path
 from semsearch.encoders import Encoder
-from semsearch.encoders.use import available_cpus
+from semsearch.cpus import available_cpus
 from semsearch.filters import Filter
-from semsearch.relevance import read_queries
-from semsearch.updates import UpdateStats
+from semsearch.bench.relevance import read_queries
+from semsearch.writing.update import UpdateStats
 
 from hybrid import ROOT, write_section  # noqa: E402  (the sibling script: one way to write BENCHMARKS.md)
 

@@ -18,7 +18,7 @@ import pytest
 
 from semsearch.backends import BACKENDS, MISSING_ID, VectorIndex, backend_class, create_index
 from semsearch.errors import MissingExtraError, SemsearchError
-from semsearch.evaluate import recall_at_k
+from semsearch.bench.evaluate import recall_at_k
 
 DIM = 32
 COUNT = 2000

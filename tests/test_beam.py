@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from semsearch import Collection
 from semsearch.cli import cli
-from semsearch.corpus import read_corpus
-from semsearch.embedding_files import PARQUET_METADATA_KEY, open_embedding_files
+from semsearch.sources.corpus import read_corpus
+from semsearch.sources.embedding_files import PARQUET_METADATA_KEY, open_embedding_files
 from semsearch.errors import CollectionError, CorpusError
 
 MULTI_PROCESS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
@@ -33,7 +33,7 @@ def read_shards(files: list[str]) -> tuple[np.ndarray, list[str], np.ndarray, di
 @pytest.mark.slow
 def test_beam_on_the_direct_runner_in_two_processes_matches_the_local_path(sample_csv: Path, real_encoder, tmp_path: Path) -> None:
     pytest.importorskip("apache_beam", reason="the beam extra (apache-beam) is not installed")
-    from semsearch.beam import run_pipeline
+    from semsearch.sources.beam import run_pipeline
 
     limit = 2000
     files = run_pipeline(str(sample_csv), str(tmp_path / "emb" / "news"), MULTI_PROCESS, batch_size=300, limit=limit)

@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.bench import Setting, cached_embeddings, hold_out, read_rows, run_benchmark, select_settings
+from semsearch.bench.embedding_cache import cached_embeddings, read_rows
+from semsearch.bench.grids import Setting, select_settings
+from semsearch.bench.run import run_benchmark
+from semsearch.bench.truth import hold_out
 from semsearch.errors import SemsearchError
 
 ROOT = Path(__file__).resolve().parents[1]

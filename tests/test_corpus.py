@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as parquet
 import pytest
 
-from semsearch.corpus import parse_date, read_corpus
+from semsearch.sources.corpus import parse_date, read_corpus
 from semsearch.errors import CorpusError
 
 

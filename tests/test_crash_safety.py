@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from semsearch import Collection
-from semsearch.checkpoint import workspace_path
+from semsearch.writing.checkpoint import workspace_path
 from tests.conftest import SAMPLE_CSV
 
 KILLS = 20

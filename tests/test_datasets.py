@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from semsearch.cli import cli
-from semsearch.datasets import DATASETS, bundled_path, download
+from semsearch.sources.datasets import DATASETS, bundled_path, download
 from semsearch.errors import SemsearchError
 
 BODY = ("publish_date\theadline_text\n" + "".join(f'2003021{i % 10}\t"headline number {i}"\n' for i in range(500))).encode()

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from semsearch import Collection, read_corpus
 from semsearch.backends import create_index
-from semsearch.building import CorpusSource, build_plan
-from semsearch.checkpoint import BuildWorkspace
+from semsearch.writing.build import CorpusSource, build_plan
+from semsearch.writing.checkpoint import BuildWorkspace
 from semsearch.cli import cli
 from semsearch.errors import CollectionError
 
@@ -52,7 +52,7 @@ def test_resume_refuses_a_build_that_dedupes_differently(tmp_path: Path, fake_en
     source = tmp_path / "news.csv"
     source.write_text(CSV)
     index = create_index("exact", fake_encoder.dim)
-    plans = {dedupe: build_plan(CorpusSource(read_corpus(source, dedupe=dedupe), fake_encoder, batch_size=10), fake_encoder, index, None)
+    plans = {dedupe: build_plan(CorpusSource(read_corpus(source, dedupe=dedupe), fake_encoder, batch_size=10), fake_encoder, index)
              for dedupe in (False, True)}
     target = tmp_path / "news.semsearch"
     BuildWorkspace(target, plans[False]).open(resume=False).release()

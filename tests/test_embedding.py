@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from semsearch import Collection
-from semsearch.corpus import read_corpus
+from semsearch.sources.corpus import read_corpus
 from semsearch.documents import Document
-from semsearch.embedding import ProcessEmbedder, SerialEmbedder, ThreadEmbedder, batched, make_embedder
+from semsearch.encoders.parallel import ProcessEmbedder, SerialEmbedder, ThreadEmbedder, batched, make_embedder
 from semsearch.encoders import Encoder
 from semsearch.errors import SemsearchError
 from tests.conftest import FakeEncoder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from semsearch.embedding import ProcessEmbedder, SerialEmbedder, make_embedder
+from semsearch.encoders.parallel import ProcessEmbedder, SerialEmbedder, make_embedder
 from semsearch.encoders import Encoder, RecordedEncoder
 
 

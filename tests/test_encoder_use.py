@@ -52,7 +52,7 @@ AWKWARD_TEXTS = [
 
 
 def sample_headlines(limit: int) -> list[str]:
-    from semsearch.corpus import Corpus
+    from semsearch.sources.corpus import Corpus
 
     return [document.text for document in Corpus(SAMPLE_CSV, limit=limit)]
 

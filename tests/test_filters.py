@@ -57,9 +57,9 @@ def test_a_filter_matching_one_percent_returns_k_hits(desk_collection: Collectio
 
 def test_widening_the_candidates_finds_k_matches(desk_collection: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
     """A filter matching a large share (a month, about 30%): the index is asked for more candidates until k match."""
-    import semsearch.retrieval
+    import semsearch.search.retrieval
 
-    monkeypatch.setattr(semsearch.retrieval, "EXACT_SUBSET_LIMIT", 0)
+    monkeypatch.setattr(semsearch.search.retrieval, "EXACT_SUBSET_LIMIT", 0)
     searches: list[int] = []
     original = desk_collection.index.search
 
@@ -81,9 +81,9 @@ def test_widening_the_candidates_finds_k_matches(desk_collection: Collection, mo
 
 def test_a_small_share_is_scanned_exactly_even_when_many_match(desk_collection: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
     """1% matching: the first round of candidates would outnumber the matches, so they are scored exactly."""
-    import semsearch.retrieval
+    import semsearch.search.retrieval
 
-    monkeypatch.setattr(semsearch.retrieval, "EXACT_SUBSET_LIMIT", 0)
+    monkeypatch.setattr(semsearch.search.retrieval, "EXACT_SUBSET_LIMIT", 0)
     monkeypatch.setattr(desk_collection.index, "search", lambda *a, **o: pytest.fail("the index is not asked"))
     assert len(desk_collection.search("police", k=10, where={"desk": "science"})) == 10
 

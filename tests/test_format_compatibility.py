@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Collection
-from semsearch.corpus import read_corpus
+from semsearch.sources.corpus import read_corpus
 from tests.conftest import RAW_TSV, FakeEncoder
 
 COMMITTED = Path(__file__).parent / "data" / "format-v1"

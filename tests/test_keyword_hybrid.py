@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Collection, Document
-from semsearch.retrieval import RRF_CONSTANT, fuse
+from semsearch.search.retrieval import RRF_CONSTANT, fuse
 
 TEXTS = [
     "rivkin pleads not guilty to insider trading",

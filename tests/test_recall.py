@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from semsearch.backends import create_index
-from semsearch.corpus import read_corpus
+from semsearch.sources.corpus import read_corpus
 from semsearch.encoders import Encoder
-from semsearch.evaluate import recall_at_k
+from semsearch.bench.evaluate import recall_at_k
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from semsearch import Collection, Document
 from semsearch.cli import cli
 from semsearch.errors import MissingExtraError, SemsearchError
-from semsearch.evaluate import recall_at_k
-from semsearch.reduce import REDUCER_FILE, PrincipalComponents, RandomProjection, Reducer, new_index, parse_reducer
+from semsearch.bench.evaluate import recall_at_k
+from semsearch.backends.factory import REDUCER_FILE, PrincipalComponents, RandomProjection, Reducer, new_index, parse_reducer
 
 
 def low_rank_vectors(count: int = 3000, dim: int = 64, rank: int = 8, seed: int = 3) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from semsearch.errors import SemsearchError
-from semsearch.relevance import first_wanted_rank, hit_at_k, mrr_at_k, read_queries
+from semsearch.bench.relevance import first_wanted_rank, hit_at_k, mrr_at_k, read_queries
 
 DATA = Path(__file__).parent / "data"
 SPANISH = DATA / "queries-spanish.jsonl"

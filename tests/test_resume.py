@@ -17,7 +17,7 @@ import pytest
 
 from semsearch import Collection
 from semsearch.backends import backend_class, create_index
-from semsearch.checkpoint import BuildWorkspace, IndexSnapshots, VectorCheckpoint, workspace_path
+from semsearch.writing.checkpoint import BuildWorkspace, IndexSnapshots, VectorCheckpoint, workspace_path
 from semsearch.errors import CollectionError
 
 BATCH = 250
@@ -159,7 +159,7 @@ def test_checkpoint_drops_vectors_of_an_uncommitted_batch(tmp_path: Path) -> Non
 HOLD_WORKSPACE = """
 import sys
 from pathlib import Path
-from semsearch.checkpoint import BuildWorkspace
+from semsearch.writing.checkpoint import BuildWorkspace
 workspace = BuildWorkspace(Path(sys.argv[1]), {"encoder": {"name": "use-multilingual"}}).open(resume=False)
 print("holding", flush=True)
 sys.stdin.read()
@@ -214,8 +214,8 @@ def test_an_interrupt_while_indexing_keeps_the_index_so_far_and_resume_goes_on_f
     sample_csv: Path, fake_encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from semsearch import building
-    from semsearch.building import CorpusSource, build_plan, write_collection_files
-    from semsearch.corpus import read_corpus
+    from semsearch.writing.build import CorpusSource, build_plan, write_collection_files
+    from semsearch.sources.corpus import read_corpus
     from semsearch.errors import BuildInterrupted
 
     monkeypatch.setattr(building, "INDEX_SLICE", 300)
@@ -225,7 +225,7 @@ def test_an_interrupt_while_indexing_keeps_the_index_so_far_and_resume_goes_on_f
         return CorpusSource(read_corpus(sample_csv, limit=1000), fake_encoder, batch_size=BATCH, parallel="serial")
 
     interrupted = InterruptedIndex(at=3)  # after two slices, 600 vectors
-    plan = build_plan(source(), fake_encoder, interrupted.inner, None)
+    plan = build_plan(source(), fake_encoder, interrupted.inner)
     workspace = BuildWorkspace(target, plan).open(resume=False)
     with pytest.raises(BuildInterrupted, match="1,000 documents are saved"):
         write_collection_files(workspace, source(), interrupted, 64, batch_size=BATCH, progress=False)

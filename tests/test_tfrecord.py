@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from semsearch import Collection
 from semsearch.cli import cli
-from semsearch.corpus import read_corpus
+from semsearch.sources.corpus import read_corpus
 from semsearch.errors import CorpusError
-from semsearch.tfrecord import count_records, parse_example, read_embedding_tfrecords, read_records
+from semsearch.sources.tfrecord import count_records, parse_example, read_embedding_tfrecords, read_records
 
 tf = pytest.importorskip("tensorflow", reason="the tests write TFRecord files with TensorFlow, from the tfhub extra")
 

@@ -12,7 +12,7 @@ import pytest
 
 from semsearch import Collection, Document
 from semsearch.errors import CollectionError
-from semsearch.manifest import read_manifest
+from semsearch.storage.layout import read_manifest
 
 TEXTS = [
     "police find body in river",

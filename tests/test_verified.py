@@ -10,7 +10,7 @@ import pytest
 from semsearch import Collection
 from semsearch import manifest as manifest_module
 from semsearch.errors import CollectionError
-from semsearch.verified import VerifiedFiles
+from semsearch.storage.verified import VerifiedFiles
 from tests.conftest import FakeEncoder
 
 

@@ -6,47 +6,45 @@ The CLI, the HTTP server and the Beam pipeline's last step are thin layers over 
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
 
-from semsearch import __version__
-from semsearch.atomic import recover_directory, replace_directory
 from semsearch.backends import DEFAULT_BACKEND, VectorIndex
-from semsearch.corpus import Corpus, ReadStats, read_corpus
-from semsearch.datasets import DATASETS, bundled_path
+from semsearch.backends.factory import new_index, open_index
 from semsearch.documents import Document, Hit
-from semsearch.building import CorpusSource, EmbeddedSource, build_plan, write_collection_files
-from semsearch.checkpoint import BuildWorkspace
-from semsearch.embedding import DEFAULT_BATCH_SIZE
-from semsearch.embedding_files import open_embedding_files
-from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder
+from semsearch.encoders import DEFAULT_ENCODER, Encoder, check_same_encoder, encoder_for_manifest, get_encoder
+from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
 from semsearch.errors import CollectionError, SemsearchError
-from semsearch.manifest import DOCUMENTS_FILE, FORMAT_VERSION, MANIFEST, VECTORS_FILE, describe_files, read_manifest, verify_files, write_manifest
-from semsearch.filters import Filter
-from semsearch.reduce import new_index, open_index, reducer_spec
-from semsearch.retrieval import FUSION_DEPTH, MODES, Ranking, fuse, keyword_rankings, semantic_rankings
-from semsearch.store import DocumentStore
-from semsearch.updates import UpdateRequest, UpdateStats, apply_update, data_directory
-from semsearch.vector_file import StoredVectors
+from semsearch.search.query import SearchRequest
+from semsearch.search.retrieval import rankings
+from semsearch.sources.corpus import Corpus, ReadStats, read_corpus
+from semsearch.sources.datasets import resolve_source
+from semsearch.sources.embedding_files import open_embedding_files
+from semsearch.storage.atomic import recover_directory, replace_directory
+from semsearch.storage.layout import (
+    DOCUMENTS_FILE,
+    VECTORS_FILE,
+    data_directory,
+    describe_files,
+    is_collection,
+    new_manifest,
+    read_manifest,
+    update_lock,
+    verify_files,
+    write_manifest,
+)
+from semsearch.storage.store import DocumentStore
+from semsearch.storage.vector_file import StoredVectors
+from semsearch.writing.build import BuildOptions, CorpusSource, EmbeddedSource, build_plan, write_collection_files
+from semsearch.writing.checkpoint import BuildWorkspace
+from semsearch.writing.update import UpdateRequest, UpdateStats, apply_update
 
 # Opening retries when an update deletes the files of the manifest it read (see updates.py).
 OPEN_ATTEMPTS = 3
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def resolve_source(source: str | Path) -> Path:
-    """A corpus path, or the name of a bundled data set such as ``abcnews-sample``."""
-    path = Path(source)
-    if not path.exists() and str(source) in DATASETS:
-        return bundled_path(str(source))
-    return path
 
 
 def _read_documents(documents: Iterable[Document] | str | Path | Corpus, corpus_options: dict[str, Any]) -> Iterable[Document]:
@@ -62,20 +60,6 @@ def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
     return get_encoder(encoder or DEFAULT_ENCODER)
 
 
-@dataclass(frozen=True)
-class BuildOptions:
-    """How a build indexes and writes, whatever its vectors come from: what ``Collection.build`` and
-    ``Collection.build_from_embeddings`` share, handed whole to ``Collection._build`` so that the
-    list is passed along in one place. No defaults here: the public signatures are where users see them."""
-
-    backend: str
-    backend_params: dict[str, Any] | None
-    reduce: str | None
-    batch_size: int
-    progress: bool
-    resume: bool
-
-
 class Collection:
     """A built collection, opened for search. Create one with ``build`` or ``open``."""
 
@@ -88,6 +72,7 @@ class Collection:
         self.build_stats: ReadStats | None = None
         self.resumed_at = 0  # documents a resumed build found already done
         self._stored_vectors: StoredVectors | None = None
+        self._verified = False  # whether this process checked every file's sha256 against the manifest
 
     # -- building --
 
@@ -115,11 +100,11 @@ class Collection:
         ``corpus_options`` go to ``read_corpus`` (text_field, date_field, id_field, format,
         skip_bad_rows, limit). ``reduce`` (``pca:128``, ``random-projection:64``) indexes reduced
         vectors and keeps the full ones in vectors.npy. ``parallel`` (processes, threads or serial)
-        and ``workers`` (default: one per CPU) say how texts are embedded (see ``semsearch.embedding``).
+        and ``workers`` (default: one per CPU) say how texts are embedded (see ``semsearch.encoders.parallel``).
 
         The workspace is ``.NAME.building`` beside ``path``. Ctrl-C or SIGTERM stop the build with
         ``BuildInterrupted`` and keep its completed batches there; ``resume`` continues the interrupted
-        build of the same source, encoder and backend from its last completed batch (see ``semsearch.checkpoint``).
+        build of the same source, encoder and backend from its last completed batch (see ``semsearch.writing.checkpoint``).
         """
         corpus = source if isinstance(source, Corpus) else read_corpus(resolve_source(source), **corpus_options)
         encoder = resolve_encoder(encoder)
@@ -142,7 +127,7 @@ class Collection:
         resume: bool = False,
     ) -> Collection:
         """Build a collection from vectors embedded elsewhere, e.g. ``semsearch beam-embed``'s
-        ``'PREFIX*.parquet'`` shards, without embedding again (see ``semsearch.embedding_files``).
+        ``'PREFIX*.parquet'`` shards, without embedding again (see ``semsearch.sources.embedding_files``).
 
         The encoder is the one the files record, if they do; ``encoder`` must then be that one
         (it is needed for queries). Otherwise as ``build``.
@@ -154,29 +139,17 @@ class Collection:
 
     @classmethod
     def _build(cls, source: EmbeddedSource, path: Path, encoder: Encoder, options: BuildOptions) -> Collection:
-        if path.exists() and not (path / MANIFEST).is_file() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and not is_collection(path) and (not path.is_dir() or any(path.iterdir())):
             raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
         index = new_index(options.backend, encoder.dim, options.backend_params, options.reduce)
-        workspace = BuildWorkspace(path, build_plan(source, encoder, index, reducer_spec(index))).open(resume=options.resume)
+        workspace = BuildWorkspace(path, build_plan(source, encoder, index)).open(resume=options.resume)
         try:
             count = write_collection_files(workspace, source, index, encoder.dim, batch_size=options.batch_size, progress=options.progress)
             workspace.remove_work_files()
             if count == 0:
                 raise SemsearchError(f"{source.description}: no documents to index")
-            created = _now()
-            manifest = {
-                "format_version": FORMAT_VERSION,
-                "semsearch_version": __version__,
-                "encoder": encoder.spec(),
-                "reducer": reducer_spec(index),
-                "metric": "cosine",
-                "backend": {"name": index.name, "params": index.params},
-                "count": count,
-                "source": source.description,
-                "created": created,
-                "updated": created,
-                "files": describe_files(workspace.path, [p.name for p in workspace.path.iterdir()]),
-            }
+            files = describe_files(workspace.path, [entry.name for entry in workspace.path.iterdir()])
+            manifest = new_manifest(encoder, index, count=count, source=source.description, files=files)
             write_manifest(workspace.path, manifest)
             replace_directory(workspace.path, path)
             workspace.release()
@@ -227,17 +200,22 @@ class Collection:
         except Exception as error:  # each library has its own error for a damaged file
             raise CollectionError(f"{path}: the {backend['name']} index cannot be opened: {error}") from None
         store = DocumentStore.open(data / DOCUMENTS_FILE)
-        return cls(path, manifest, store, index, encoder)
+        collection = cls(path, manifest, store, index, encoder)
+        collection._verified = verify
+        return collection
 
     def refresh(self) -> bool:
         """Re-open if an update changed the collection since it was opened; True when it did."""
         if read_manifest(self.path) == self.manifest:
             return False
-        fresh = Collection.open(self.path, encoder=self.encoder, verify=False)
-        self.store.close()
-        self.manifest, self.store, self.index = fresh.manifest, fresh.store, fresh.index
-        self._stored_vectors = None
+        self._adopt(Collection.open(self.path, encoder=self.encoder, verify=False))
         return True
+
+    def _adopt(self, fresh: Collection) -> None:
+        """Go on with ``fresh``'s manifest, store and index, closing the store in use."""
+        self.store.close()
+        self.manifest, self.store, self.index, self._verified = fresh.manifest, fresh.store, fresh.index, fresh._verified
+        self._stored_vectors = None
 
     # -- updating --
 
@@ -263,9 +241,35 @@ class Collection:
         return self._update(UpdateRequest(remove_ids=ids, replace=False, rebuild=rebuild))
 
     def _update(self, request: UpdateRequest) -> UpdateStats:
-        stats = apply_update(self.path, self.encoder, request)
-        self.refresh()
-        return stats
+        """One update of this open collection, under the update lock (see ``semsearch.writing.update``).
+
+        The manifest, checksums and index are the ones this collection opened: the update reads
+        the manifest only to see whether another process changed the collection meanwhile (then
+        this one is opened again first) and loads the index once; afterwards the collection
+        searches with the changed index and the new store, without opening anything again.
+        """
+        try:
+            recover_directory(self.path)
+            with update_lock(self.path):
+                started = time.perf_counter()
+                if read_manifest(self.path) != self.manifest:
+                    self._adopt(Collection.open(self.path, encoder=self.encoder, verify=True))
+                elif not self._verified:
+                    verify_files(self.path, self.manifest)
+                    self._verified = True
+                check_same_encoder(self.manifest["encoder"], self.encoder, str(self.path))
+                if isinstance(request.documents, Corpus):  # a corpus without ids is numbered after the largest id
+                    request.documents.first_id = self.store.max_id() + 1
+                checked = time.perf_counter() - started
+                result = apply_update(self.path, self.manifest, self.encoder, request)
+        except OSError as error:  # disk full, permissions, a path in the way: before the switch, so nothing changed
+            raise CollectionError(f"{self.path}: the update failed and the collection is as it was: {error}") from None
+        self.store.close()
+        self.manifest, self.index = result.manifest, result.index
+        self.store = DocumentStore.open(data_directory(self.path, self.manifest) / DOCUMENTS_FILE)
+        self._stored_vectors = None
+        result.stats.seconds = {"check": checked, **result.stats.seconds}
+        return result.stats
 
     # -- searching --
 
@@ -285,40 +289,24 @@ class Collection:
         ``date_to`` (YYYY-MM-DD, inclusive) and ``where`` (metadata field -> value) filter the
         documents; a filtered search still returns k hits when k documents match.
         """
-        queries = [query] if isinstance(query, str) else list(query)
-        if k < 1:
-            raise SemsearchError(f"k must be at least 1, got {k}")
-        if mode not in MODES:
-            raise SemsearchError(f"no search mode {mode!r}; choose one of {', '.join(MODES)}")
-        wanted = Filter.of(date_from, date_to, where)
+        request = SearchRequest.of(k, mode=mode, date_from=date_from, date_to=date_to, where=where, **search_params)
+        results = self.search_request([query] if isinstance(query, str) else list(query), request)
+        return results[0] if isinstance(query, str) else results
+
+    def search_request(self, queries: list[str], request: SearchRequest) -> list[list[Hit]]:
+        """The hits of each query for a request made (and checked) already, as the CLI and the server make them."""
         if not queries:
             return []
-        rankings = self._rankings(queries, k, mode, wanted, search_params)
-        documents = self.store.get({document_id for ranking in rankings for document_id, _ in ranking})
-        results = [
+        found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors)
+        documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
+        return [
             [
                 Hit(id=document.id, text=document.text, date=document.date, score=float(score), meta=document.meta)
                 for document_id, score in ranking
                 if (document := documents.get(document_id)) is not None
             ]
-            for ranking in rankings
+            for ranking in found
         ]
-        return results[0] if isinstance(query, str) else results
-
-    def _rankings(self, queries: list[str], k: int, mode: str, wanted: Filter | None, search_params: dict[str, Any]) -> list[Ranking]:
-        depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
-        semantic: list[Ranking] = []
-        if mode != "keyword":
-            try:
-                semantic = semantic_rankings(self.index, self.store, self.vectors, self.encoder.encode(queries), depth, wanted, search_params)
-            except ValueError as error:
-                raise SemsearchError(str(error)) from None
-        if mode == "semantic":
-            return semantic
-        keyword = keyword_rankings(self.store, queries, depth, wanted)
-        if mode == "keyword":
-            return keyword
-        return [fuse([by_meaning, by_words], k) for by_meaning, by_words in zip(semantic, keyword)]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of documents, as the index compares them: from the index, or from vectors.npy."""

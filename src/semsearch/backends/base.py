@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from semsearch.storage.layout import INDEX_FILE_PREFIX
+
 MISSING_ID = -1
 
 
@@ -39,7 +41,15 @@ class VectorIndex(ABC):
 
     @property
     def file_name(self) -> str:
-        return f"index.{self.name}"
+        return f"{INDEX_FILE_PREFIX}{self.name}"
+
+    def files_moved_to(self, directory: Path) -> None:
+        """The collection's files are now in ``directory`` (an update's new generation): an index that
+        reads a collection file lazily (``ReducedIndex``'s vectors.npy) reads it from there."""
+
+    def reducer_spec(self) -> dict[str, Any] | None:
+        """The manifest's "reducer" entry: null, unless the index works on reduced vectors (``ReducedIndex``)."""
+        return None
 
     @abstractmethod
     def __len__(self) -> int: ...

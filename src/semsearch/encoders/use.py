@@ -8,7 +8,6 @@ because it computes what depends on a token alone once per distinct token in a b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from importlib import metadata, resources
 from typing import Any
@@ -17,20 +16,13 @@ import numpy as np
 
 from semsearch.encoders.base import Encoder, normalise
 from semsearch.encoders.use_forward import UseForwardPass
+from semsearch.cpus import available_cpus  # noqa: F401 - also imported from here by older code
 from semsearch.encoders.use_tokens import CachedTokenizer
 
 # Texts per forward pass: enough for tokens to repeat (1,000 headlines have about 11,000 tokens,
 # a few thousand distinct), few enough to bound memory whatever the caller passes. On one core
 # 1,000 ran as fast as 2,000 (2,480 texts/s) with a peak of 295 MB against 396 MB.
 MAX_TEXTS_PER_CALL = 1000
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on, which can be fewer than the machine has."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class UniversalSentenceEncoder(Encoder):

@@ -30,7 +30,7 @@ from semsearch.collection import Collection
 from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
 from semsearch.filters import parse_where
-from semsearch.retrieval import MODES
+from semsearch.search.query import MODES, SearchRequest
 from semsearch.server.batching import SearchBatcher
 
 MAX_K = 1000
@@ -72,8 +72,9 @@ class SearchOptions(BaseModel):
     date_from: datetime.date | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD)")
     date_to: datetime.date | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD)")
 
-    def search_arguments(self, where: dict[str, Any]) -> dict[str, Any]:
-        return {"mode": self.mode, "date_from": self.date_from, "date_to": self.date_to, "where": where or None}
+    def request(self, where: dict[str, Any]) -> SearchRequest:
+        """The one value the search goes on with (a bad filter is a SemsearchError, answered 422)."""
+        return SearchRequest.of(self.k, mode=self.mode, date_from=self.date_from, date_to=self.date_to, where=where or None)
 
 
 class BatchSearchRequest(SearchOptions):
@@ -222,7 +223,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
         # Loading the encoder's model takes about a second: pay it now, not on the first query.
-        batcher.search_now(["warm up"], 1)
+        batcher.search_now(["warm up"], SearchRequest(k=1))
         try:
             yield
         finally:
@@ -263,7 +264,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
             raise blank_query_error(("query", "q"))
         pairs = parse_where(where, bad_where_pair)
         try:
-            [hits] = await batcher.search([q], options.k, **options.search_arguments(pairs))
+            [hits] = await batcher.search([q], options.request(pairs))
         except SemsearchError as error:
             return search_error(error)
         return JSONResponse({"query": q, "hits": [hit.to_json() for hit in hits]})
@@ -274,7 +275,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
             if not text.strip():
                 raise blank_query_error(("body", "queries", position))
         try:
-            results = await batcher.search(body.queries, body.k, **body.search_arguments(body.where))
+            results = await batcher.search(body.queries, body.request(body.where))
         except SemsearchError as error:
             return search_error(error)
         return JSONResponse({"results": [{"query": text, "hits": [hit.to_json() for hit in hits]} for text, hits in zip(body.queries, results)]})

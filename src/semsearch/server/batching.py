@@ -16,11 +16,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from semsearch.collection import Collection
 from semsearch.documents import Hit
 from semsearch.errors import SemsearchError
+from semsearch.search.query import SearchRequest
 
 # uvicorn configures its own loggers only; this one shows beside its startup lines.
 logger = logging.getLogger("uvicorn.error")
@@ -32,15 +32,12 @@ REFRESH_SECONDS = 1.0
 
 
 @dataclass
-class _Request:
-    query: str
-    k: int
-    params: dict[str, Any]
-    future: asyncio.Future[list[Hit]] = field(repr=False)
+class _Pending:
+    """One query waiting for the search thread; queries with equal requests share one search call."""
 
-    def group(self) -> tuple[Any, ...]:
-        """Requests that can share one call of Collection.search."""
-        return (self.k, tuple(sorted((key, repr(value)) for key, value in self.params.items())))
+    query: str
+    request: SearchRequest
+    future: asyncio.Future[list[Hit]] = field(repr=False)
 
 
 class SearchBatcher:
@@ -49,7 +46,7 @@ class SearchBatcher:
     def __init__(self, collection: Collection, max_batch: int = MAX_BATCH) -> None:
         self.collection = collection
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Request] | None = None
+        self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-search")
         self._checked = time.monotonic()
@@ -67,19 +64,19 @@ class SearchBatcher:
                 pass
         self._executor.shutdown(wait=True)
 
-    async def search(self, queries: Sequence[str], k: int, **params: Any) -> list[list[Hit]]:
-        """The hits for each query, as Collection.search gives them."""
+    async def search(self, queries: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
+        """The hits for each query, as Collection.search_request gives them."""
         if self._queue is None:
             raise RuntimeError("SearchBatcher.start() was not called")
         loop = asyncio.get_running_loop()
-        requests = [_Request(query, k, params, loop.create_future()) for query in queries]
-        for request in requests:
-            self._queue.put_nowait(request)
-        return list(await asyncio.gather(*(request.future for request in requests)))
+        pending = [_Pending(query, request, loop.create_future()) for query in queries]
+        for item in pending:
+            self._queue.put_nowait(item)
+        return list(await asyncio.gather(*(item.future for item in pending)))
 
-    def search_now(self, queries: Sequence[str], k: int, **params: Any) -> list[list[Hit]]:
+    def search_now(self, queries: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
         """A blocking search on the search thread, for warming up before the server listens."""
-        return self._executor.submit(self.collection.search, list(queries), k, **params).result()
+        return self._executor.submit(self.collection.search_request, list(queries), request).result()
 
     def _refresh(self) -> None:
         """Switch to the collection's newest generation if an update made one."""
@@ -92,10 +89,9 @@ class SearchBatcher:
         except SemsearchError as error:  # a damaged update: keep answering from what is open
             logger.warning("cannot open the updated collection, still serving the one opened before: %s", error)
 
-    def _search_group(self, requests: list[_Request]) -> list[list[Hit]]:
+    def _search_group(self, group: list[_Pending]) -> list[list[Hit]]:
         self._refresh()
-        first = requests[0]
-        return self.collection.search([request.query for request in requests], first.k, **first.params)
+        return self.collection.search_request([item.query for item in group], group[0].request)
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -104,18 +100,18 @@ class SearchBatcher:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            groups: dict[tuple[Any, ...], list[_Request]] = {}
-            for request in batch:
-                if not request.future.cancelled():
-                    groups.setdefault(request.group(), []).append(request)
-            for requests in groups.values():
+            groups: dict[SearchRequest, list[_Pending]] = {}
+            for item in batch:
+                if not item.future.cancelled():
+                    groups.setdefault(item.request, []).append(item)
+            for group in groups.values():
                 try:
-                    results = await loop.run_in_executor(self._executor, self._search_group, requests)
-                except Exception as error:  # handed to each waiting request; the loop goes on
-                    for request in requests:
-                        if not request.future.done():
-                            request.future.set_exception(error)
+                    results = await loop.run_in_executor(self._executor, self._search_group, group)
+                except Exception as error:  # handed to each waiting query; the loop goes on
+                    for item in group:
+                        if not item.future.done():
+                            item.future.set_exception(error)
                     continue
-                for request, hits in zip(requests, results):
-                    if not request.future.done():
-                        request.future.set_result(hits)
+                for item, hits in zip(group, results):
+                    if not item.future.done():
+                        item.future.set_result(hits)

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from semsearch.corpus import parse_date
+from semsearch.sources.corpus import parse_date
 from semsearch.documents import Document
 from semsearch.errors import CorpusError
 

@@ -27,8 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from semsearch.embedding import DEFAULT_BATCH_SIZE, available_cpus
-from semsearch.embedding_files import PARQUET_METADATA_KEY
+from semsearch.cpus import available_cpus
+from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
+from semsearch.sources.embedding_files import PARQUET_METADATA_KEY
 from semsearch.errors import import_optional
 
 beam = import_optional("apache_beam", "apache-beam", "beam", "semsearch beam-embed (Apache Beam)")
@@ -54,7 +55,7 @@ def local_copy(source: str) -> Iterator[Path]:
 
 def read_documents(source: str, corpus_options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The corpus as plain records, read with the same reader as a local build."""
-    from semsearch.corpus import read_corpus
+    from semsearch.sources.corpus import read_corpus
 
     with local_copy(source) as path:
         for document in read_corpus(path, **corpus_options):

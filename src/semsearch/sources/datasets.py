@@ -150,3 +150,11 @@ def _check_download(path: Path, dataset: Dataset) -> None:
         raise SemsearchError(f"{path}: header is {first_line!r}, expected {chr(9).join(dataset.header)!r}")
     if rows < dataset.min_rows:
         raise SemsearchError(f"{path}: {rows:,} rows, expected at least {dataset.min_rows:,}")
+
+
+def resolve_source(source: str | Path) -> Path:
+    """A corpus path, or the name of a bundled data set such as ``abcnews-sample``."""
+    path = Path(source)
+    if not path.exists() and str(source) in DATASETS:
+        return bundled_path(str(source))
+    return path

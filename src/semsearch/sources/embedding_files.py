@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.building import file_identity
-from semsearch.corpus import ReadStats, parse_date
+from semsearch.storage.verified import file_identity
+from semsearch.sources.corpus import ReadStats, parse_date
 from semsearch.documents import Document
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder, normalise
 from semsearch.errors import CorpusError
-from semsearch.tfrecord import SUFFIXES as TFRECORD_SUFFIXES
-from semsearch.tfrecord import count_records, expand_paths, read_embedding_tfrecords
+from semsearch.sources.tfrecord import SUFFIXES as TFRECORD_SUFFIXES
+from semsearch.sources.tfrecord import count_records, expand_paths, read_embedding_tfrecords
 
 PARQUET_METADATA_KEY = b"semsearch"
 
@@ -196,6 +196,6 @@ def read_parquet_embeddings(paths: list[Path]) -> Iterator[tuple[Document, np.nd
 register_reader(EmbeddingFormat("parquet", (".parquet",), read_parquet_embeddings, _parquet_encoder_spec, _parquet_count_rows))
 
 
-# -- TFRecord, as the original tutorial's Beam pipeline wrote it (see semsearch.tfrecord) --
+# -- TFRecord, as the original tutorial's Beam pipeline wrote it (see semsearch.sources.tfrecord) --
 
 register_reader(EmbeddingFormat("tfrecord", TFRECORD_SUFFIXES, read_embedding_tfrecords, count_rows=count_records))

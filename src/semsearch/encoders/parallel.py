@@ -30,7 +30,7 @@ import numpy as np
 
 from semsearch.documents import Document
 from semsearch.encoders import Encoder
-from semsearch.encoders.use import available_cpus
+from semsearch.cpus import available_cpus
 from semsearch.errors import SemsearchError
 
 DEFAULT_BATCH_SIZE = 2000

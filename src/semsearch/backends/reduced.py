@@ -17,14 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from semsearch.backends import VectorIndex, backend_class, create_index
-from semsearch.backends.base import MISSING_ID, as_queries, padded_results
+from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries, padded_results
 from semsearch.encoders import normalise
 from semsearch.errors import SemsearchError, import_optional
-from semsearch.manifest import VECTORS_FILE
-from semsearch.vector_file import StoredVectors
+from semsearch.storage.layout import REDUCER_FILE, VECTORS_FILE
+from semsearch.storage.vector_file import StoredVectors
 
-REDUCER_FILE = "reducer.npz"
 # Vectors a reducer is fitted on: the first ones added. PCA on 20,000 x 512 takes about a second.
 DEFAULT_SAMPLE_SIZE = 20_000
 SEED = 42
@@ -155,7 +153,11 @@ class ReducedIndex(VectorIndex):
     def threads(self, value: int | None) -> None:
         self.inner.threads = value
 
-    def spec(self) -> dict[str, Any]:
+    def files_moved_to(self, directory: Path) -> None:
+        self._full_vectors_path = directory / VECTORS_FILE
+        self._full_vectors = None
+
+    def reducer_spec(self) -> dict[str, Any]:
         """The manifest's "reducer": kind, dim and the default number of candidates re-ranked."""
         return {**self.reducer.spec(), "rerank": self.rerank}
 
@@ -225,39 +227,4 @@ class ReducedIndex(VectorIndex):
 
     @classmethod
     def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> VectorIndex:
-        raise TypeError("open a reduced index with semsearch.reduce.open_index, which reads the reducer too")
-
-
-def new_index(backend: str, dim: int, params: dict[str, Any] | None = None, reducer: Reducer | str | None = None,
-              *, rerank: int = 0) -> VectorIndex:
-    """An empty index for a build: the backend's own, or, with a reducer, one over reduced vectors."""
-    if reducer is None:
-        return create_index(backend, dim, params)
-    if isinstance(reducer, str):
-        reducer = parse_reducer(reducer)
-    if reducer.dim >= dim:
-        raise SemsearchError(f"cannot reduce {dim} dimensions to {reducer.dim}: that is not fewer")
-    return ReducedIndex(create_index(backend, reducer.dim, params), reducer, rerank=rerank)
-
-
-def reducer_spec(index: VectorIndex) -> dict[str, Any] | None:
-    """The manifest's "reducer" entry for an index: null without a reducer."""
-    return index.spec() if isinstance(index, ReducedIndex) else None
-
-
-def open_index(directory: Path, manifest: dict[str, Any], *, mmap: bool = True) -> VectorIndex:
-    """Open the index of the collection files in ``directory``, with its reducer if the manifest names one."""
-    backend = manifest["backend"]
-    reducer_entry = manifest.get("reducer")
-    if not reducer_entry:
-        return backend_class(backend["name"]).load(directory, int(manifest["encoder"]["dim"]), backend["params"], mmap=mmap)
-    reducer = Reducer.load(directory)
-    inner = backend_class(backend["name"]).load(directory, reducer.dim, backend["params"], mmap=mmap)
-    return ReducedIndex(inner, reducer, rerank=int(reducer_entry.get("rerank", 0)), full_vectors=directory / VECTORS_FILE)
-
-
-def empty_like(index: VectorIndex, dim: int) -> VectorIndex:
-    """A new, empty index with the same backend, parameters and (fitted) reducer, for a rebuild."""
-    if isinstance(index, ReducedIndex):
-        return ReducedIndex(create_index(index.inner.name, index.inner.dim, index.params), index.reducer, rerank=index.rerank)
-    return create_index(index.name, dim, index.params)
+        raise TypeError("open a reduced index with semsearch.backends.factory.open_index, which reads the reducer too")

@@ -35,7 +35,7 @@ import numpy as np
 
 from semsearch.backends import VectorIndex, backend_class
 from semsearch.errors import CollectionError
-from semsearch.reduce import reducer_spec
+from semsearch.storage.atomic import sync_files
 
 PLAN_FILE = "build.json"
 VECTORS_CHECKPOINT = "checkpoint.vectors"
@@ -108,7 +108,7 @@ class IndexSnapshots:
 
     def __init__(self, directory: Path, index: VectorIndex, every_seconds: float) -> None:
         self.directory = directory / SNAPSHOT
-        self.enabled = index.supports_updates and reducer_spec(index) is None
+        self.enabled = index.supports_updates and index.reducer_spec() is None
         self.every_seconds = every_seconds
         self.rows = 0
         self._last = time.monotonic()
@@ -124,9 +124,7 @@ class IndexSnapshots:
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
         index.save(fresh)
-        for file in fresh.iterdir():
-            with file.open("rb") as stream:
-                os.fsync(stream.fileno())
+        sync_files(fresh)
         (fresh / SNAPSHOT_ROWS).write_text(json.dumps({"rows": rows}), encoding="utf-8")
         shutil.rmtree(old, ignore_errors=True)
         if self.directory.exists():

@@ -27,20 +27,22 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from itertools import islice
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from semsearch.backends import VectorIndex
-from semsearch.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, IndexSnapshots, VectorCheckpoint
-from semsearch.corpus import Corpus, ReadStats
+from semsearch.writing.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, IndexSnapshots, VectorCheckpoint
+from semsearch.sources.corpus import Corpus, ReadStats
 from semsearch.documents import Document
-from semsearch.embedding import embed_documents, progress_bar
+from semsearch.encoders.parallel import embed_documents, progress_bar
 from semsearch.encoders import Encoder
 from semsearch.errors import BuildInterrupted
-from semsearch.manifest import DOCUMENTS_FILE, VECTORS_FILE
-from semsearch.store import DocumentStore
-from semsearch.vector_file import VectorFileWriter
+from semsearch.storage.layout import DOCUMENTS_FILE, VECTORS_FILE, index_entries
+from semsearch.storage.verified import file_identity
+from semsearch.storage.store import DocumentStore
+from semsearch.storage.vector_file import VectorFileWriter
 
 # How often the index is saved while it is filled, so that a resume after a crash refills only what came after.
 SNAPSHOT_SECONDS = 300.0
@@ -55,6 +57,20 @@ WriteBatch = Callable[[list[Document], np.ndarray], None]
 # Each stage's documents and seconds, as a record with ``stage``, ``documents`` and ``seconds``
 # attributes: what a build's progress bars showed, for logs and benchmarks.
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build indexes and writes, whatever its vectors come from: what ``Collection.build`` and
+    ``Collection.build_from_embeddings`` share, handed whole to ``Collection._build`` so that the
+    list is passed along in one place. No defaults here: the public signatures are where users see them."""
+
+    backend: str
+    backend_params: dict[str, Any] | None
+    reduce: str | None
+    batch_size: int
+    progress: bool
+    resume: bool
 
 
 class BackgroundWriter:
@@ -111,12 +127,6 @@ class EmbeddedSource(Protocol):
         """Every batch after the first ``skip`` documents, with its vectors, in the same order every time."""
 
 
-def file_identity(path: Path) -> dict[str, Any]:
-    """A file as build.json records it: a changed file is a different build."""
-    status = path.stat()
-    return {"path": str(path.resolve()), "size": status.st_size, "modified_ns": status.st_mtime_ns}
-
-
 class CorpusSource:
     """A corpus file, embedded on every core (see ``embedding``)."""
 
@@ -155,9 +165,9 @@ class CorpusSource:
         yield from embed_documents(documents, self.encoder, batch_size=self.batch_size, parallel=self.parallel, workers=self.workers)
 
 
-def build_plan(source: EmbeddedSource, encoder: Encoder, index: VectorIndex, reducer: dict[str, Any] | None) -> dict[str, Any]:
+def build_plan(source: EmbeddedSource, encoder: Encoder, index: VectorIndex) -> dict[str, Any]:
     """What a build makes from what: a resumed build must be the same one."""
-    return {**source.plan(), "encoder": encoder.spec(), "backend": {"name": index.name, "params": index.params}, "reducer": reducer}
+    return {**source.plan(), "encoder": encoder.spec(), **index_entries(index)}
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 _RENAME_EXCHANGE = 2
@@ -31,16 +32,27 @@ def fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
+def sync_files(directory: Path, names: Iterable[str] | None = None) -> list[str]:
+    """fsync the named files of ``directory`` (by default every file in it), then the directory itself.
+
+    What makes a set of files durable before a switch names them: a build's workspace, an
+    update's generation, an index snapshot. Returns the names, sorted.
+    """
+    chosen = sorted(names if names is not None else (entry.name for entry in directory.iterdir() if entry.is_file()))
+    for name in chosen:
+        with (directory / name).open("rb") as stream:
+            os.fsync(stream.fileno())
+    fsync_directory(directory)
+    return chosen
+
+
 def replace_directory(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``; an existing ``target`` is swapped out atomically, then deleted.
 
     Where the atomic swap is not available, the old directory is first renamed aside to
     ``.<name>.old``; ``recover_directory`` puts it back if a crash came between the two renames.
     """
-    for file in new.iterdir():
-        with file.open("rb") as stream:
-            os.fsync(stream.fileno())
-    fsync_directory(new)
+    sync_files(new)
     if not target.exists():
         os.rename(new, target)
     elif _exchange(new, target):

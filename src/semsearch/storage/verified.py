@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CACHE_FILE = "verified-files.json"
 MAX_ENTRIES = 2000
@@ -85,3 +86,9 @@ def checked_digest(path: Path, verified: VerifiedFiles, digest: Callable[[Path],
     computed = digest(path)
     verified.remember(path, computed, before)
     return computed
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """A file as build.json records it: a changed file is a different build."""
+    status = path.stat()
+    return {"path": str(path.resolve()), "size": status.st_size, "modified_ns": status.st_mtime_ns}

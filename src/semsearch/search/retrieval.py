@@ -19,10 +19,14 @@ import numpy as np
 
 from semsearch.backends import MISSING_ID, VectorIndex
 from semsearch.backends.exact import top_k
+from semsearch.encoders.base import Encoder
+from semsearch.errors import SemsearchError
 from semsearch.filters import Filter
-from semsearch.store import DocumentStore
+from semsearch.search.query import MODES, SearchRequest
+from semsearch.storage.store import DocumentStore
 
-MODES = ("semantic", "keyword", "hybrid")
+__all__ = ["MODES", "Ranking", "fuse", "keyword_rankings", "rankings", "semantic_rankings"]
+
 # Matching documents always scored exactly rather than through the index (about 50 ms with usearch).
 EXACT_SUBSET_LIMIT = 2_000
 # Vectors fetched and scored at once in an exact scan.
@@ -36,6 +40,25 @@ FUSION_DEPTH = 100
 
 Ranking = list[tuple[int, float]]
 VectorLookup = Callable[[np.ndarray], np.ndarray]
+
+
+def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, index: VectorIndex, store: DocumentStore,
+             vectors_of: VectorLookup) -> list[Ranking]:
+    """Per query, up to ``request.k`` (id, score) pairs, best first, by the request's mode and filter."""
+    k, mode, where = request.k, request.mode, request.filter
+    depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
+    semantic: list[Ranking] = []
+    if mode != "keyword":
+        try:
+            semantic = semantic_rankings(index, store, vectors_of, encoder.encode(queries), depth, where, request.search_params)
+        except ValueError as error:
+            raise SemsearchError(str(error)) from None
+    if mode == "semantic":
+        return semantic
+    keyword = keyword_rankings(store, queries, depth, where)
+    if mode == "keyword":
+        return keyword
+    return [fuse([by_meaning, by_words], k) for by_meaning, by_words in zip(semantic, keyword)]
 
 
 def semantic_rankings(

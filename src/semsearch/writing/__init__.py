@@ -1,0 +1,1 @@
+"""Writing collections: the build (embed, checkpoint, fill the index) and the update (a new generation)."""
