@@ -3,6 +3,8 @@ and a failed update loses nothing from the collection it was meant to change."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import string
 from collections import Counter
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import semsearch.encoders
@@ -21,7 +23,15 @@ from semsearch.errors import SemsearchError
 # Examples tried per test; the closing counts of issue 6 add these up.
 EXAMPLES = 150
 TRIED: Counter[str] = Counter()
-QUIET = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# The same inputs on every run (seeded from each test's source), and no example database: a run never depends on
+# the runs before it. Each test's @example cases make sure every branch its assertions watch is taken.
+QUIET = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 COLUMN_NAMES = st.sampled_from(["headline_text", "text", "publish_date", "date", "id", "desk", "", "TEXT", "headline"])
 CELL = st.one_of(
@@ -73,6 +83,35 @@ CORPUS_FILES = {
 }
 
 
+def parquet_bytes(rows: list[dict[str, object]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    return buffer.getvalue()
+
+
+# Per format, a file that reads to documents and one that gives a corpus error, tried on every run.
+GOOD_FILES = {
+    "txt": b"a plain text line\nanother one\n",
+    "csv": b"publish_date,headline_text\n20030301,a new headline about rain\n",
+    "tsv": b"publish_date\theadline_text\n20030301\tanother new headline\n",
+    "jsonl": b'{"headline_text": "json headline here", "publish_date": "20030302"}\n',
+}
+BAD_FILES = {
+    "txt": b"\xff\xfe\x00\x01",
+    "csv": b"x,y\n1,2\n",
+    "tsv": b"x\ty\n1\t2\n",
+    "jsonl": b"{not json\n",
+    "parquet": b"PAR1 but not parquet",
+}
+
+
+def good_file(suffix: str) -> bytes:
+    return parquet_bytes([{"headline_text": "a parquet headline", "publish_date": "20030303"}]) if suffix == "parquet" else GOOD_FILES[suffix]
+
+
 def read_all(path: Path, **options: object) -> int:
     """Read a corpus to the end: the number of documents, or a SemsearchError."""
     corpus = read_corpus(path, **options)
@@ -81,24 +120,29 @@ def read_all(path: Path, **options: object) -> int:
 
 @pytest.mark.parametrize("suffix", sorted(CORPUS_FILES))
 def test_readers_give_documents_or_a_corpus_error(tmp_path: Path, suffix: str) -> None:
-    @QUIET
-    @given(content=CORPUS_FILES[suffix], skip_bad_rows=st.booleans(), gzipped=st.booleans())
-    def check(content: bytes, skip_bad_rows: bool, gzipped: bool) -> None:
-        TRIED["corpus files"] += 1
-        path = tmp_path / f"corpus.{suffix}{'.gz' if gzipped else ''}"
-        if gzipped:
-            import gzip
+    outcomes: Counter[str] = Counter()
 
-            content = gzip.compress(content) if TRIED["corpus files"] % 2 else content  # also: a .gz that is not gzip
-        path.write_bytes(content)
+    @QUIET
+    @given(content=CORPUS_FILES[suffix], skip_bad_rows=st.booleans(), compression=st.sampled_from(["none", "gzip", "not gzip"]))
+    @example(content=good_file(suffix), skip_bad_rows=False, compression="none")
+    @example(content=good_file(suffix), skip_bad_rows=False, compression="gzip")
+    @example(content=BAD_FILES[suffix], skip_bad_rows=False, compression="none")
+    @example(content=good_file(suffix), skip_bad_rows=False, compression="not gzip")  # a .gz that is not gzip
+    def check(content: bytes, skip_bad_rows: bool, compression: str) -> None:
+        TRIED["corpus files"] += 1
+        path = tmp_path / f"corpus.{suffix}{'' if compression == 'none' else '.gz'}"
+        path.write_bytes(gzip.compress(content, mtime=0) if compression == "gzip" else content)
         try:
             for document in read_corpus(path, skip_bad_rows=skip_bad_rows):
                 assert isinstance(document.id, int) and document.text.strip() == document.text and document.text
+                outcomes["documents"] += 1
         except SemsearchError as error:
             message = str(error)
             assert "\n" not in message.strip() and str(path) in message, f"one line naming the file: {message!r}"
+            outcomes["errors"] += 1
 
     check()
+    assert outcomes["documents"] and outcomes["errors"], f"both outcomes checked: {dict(outcomes)}"
 
 
 @pytest.fixture
@@ -130,9 +174,12 @@ def no_traceback(result) -> None:
 @pytest.mark.parametrize("suffix", ["csv", "tsv", "jsonl", "txt"])
 def test_add_of_generated_files_loses_nothing(tmp_path: Path, collection_path: Path, fake_encoder, suffix: str) -> None:
     before = contents(collection_path, fake_encoder)
+    exit_codes: Counter[int] = Counter()
 
     @QUIET
     @given(content=CORPUS_FILES[suffix], options=st.lists(st.sampled_from(["--skip-bad-rows", "--no-replace"]), unique=True))
+    @example(content=GOOD_FILES[suffix], options=[])
+    @example(content=BAD_FILES[suffix], options=[])
     def check(content: bytes, options: list[str]) -> None:
         TRIED["add commands"] += 1
         source = tmp_path / f"more.{suffix}"
@@ -141,18 +188,24 @@ def test_add_of_generated_files_loses_nothing(tmp_path: Path, collection_path: P
         current = contents(collection_path, fake_encoder)
         result = CliRunner().invoke(cli, ["add", str(collection_path), str(source), "-q", *options])
         no_traceback(result)
+        exit_codes[result.exit_code] += 1
         after = contents(collection_path, fake_encoder)
         if result.exit_code != 0:
             assert (collection_path / "manifest.json").read_bytes() == manifest and after == current, "a failed add changes nothing"
         assert set(before) <= set(after), "an add never loses a document"
 
     check()
+    assert exit_codes[0] and exit_codes[1], f"both a good and a failed add checked: {dict(exit_codes)}"
+    assert len(contents(collection_path, fake_encoder)) > len(before), "the good adds added"
 
 
 DATES = st.one_of(st.text(max_size=12), st.sampled_from(["2003-02-19", "2003-02-30", "20030219", "2003-2-1", "9999-12-31", "0001-01-01", " 2003-02-19"]))
 
 
 def test_search_options_from_generated_input(collection_path: Path, fake_encoder) -> None:
+    hit_counts: list[int] = []
+    exit_codes: Counter[int] = Counter()
+
     @QUIET
     @given(
         query=st.text(max_size=60),
@@ -162,6 +215,10 @@ def test_search_options_from_generated_input(collection_path: Path, fake_encoder
         where=st.lists(st.text(max_size=15), max_size=3),
         mode=st.sampled_from(["semantic", "keyword", "hybrid", "fuzzy", ""]),
     )
+    @example(query="headline number 3", k="5", date_from=None, date_to=None, where=[], mode="semantic")
+    @example(query="headline things", k="2", date_from="2003-02-12", date_to="2003-02-18", where=["desk=d1"], mode="hybrid")
+    @example(query="headline", k="5", date_from="2003-02-30", date_to=None, where=[], mode="keyword")  # not a date: exit 1
+    @example(query="headline", k="0", date_from=None, date_to=None, where=[], mode="semantic")  # a usage error: exit 2
     def check(query: str, k: str, date_from: str | None, date_to: str | None, where: list[str], mode: str) -> None:
         TRIED["search commands"] += 1
         arguments = ["search", "-k", k, "--mode", mode, "--json"]
@@ -171,17 +228,25 @@ def test_search_options_from_generated_input(collection_path: Path, fake_encoder
             arguments += ["--where", condition]
         result = CliRunner().invoke(cli, [*arguments, "--", str(collection_path), query])
         no_traceback(result)
+        exit_codes[result.exit_code] += 1
         if result.exit_code == 0 and query.strip():
             answer = json.loads(result.output)
             assert len(answer["hits"]) <= int(k)
+            hit_counts.append(len(answer["hits"]))
 
     check()
+    assert any(hit_counts) and exit_codes[1] and exit_codes[2], f"searches with hits and both errors checked: {dict(exit_codes)}"
     assert contents(collection_path, fake_encoder), "searching changes nothing"
 
 
 def test_remove_with_generated_ids(collection_path: Path, fake_encoder) -> None:
+    removed: set[int] = set()
+
     @QUIET
     @given(ids=st.lists(st.one_of(st.integers(-(2**70), 2**70).map(str), st.text(alphabet=string.printable, max_size=6)), min_size=1, max_size=4))
+    @example(ids=["3"])
+    @example(ids=["4", "99999"])
+    @example(ids=["abc"])
     def check(ids: list[str]) -> None:
         TRIED["remove commands"] += 1
         before = contents(collection_path, fake_encoder)
@@ -193,8 +258,10 @@ def test_remove_with_generated_ids(collection_path: Path, fake_encoder) -> None:
         after = contents(collection_path, fake_encoder)
         asked = {int(i) for i in ids if i.strip().lstrip("+-").isdigit()}
         assert set(before) - set(after) <= asked, "only the documents asked for are removed"
+        removed.update(set(before) - set(after))
 
     check()
+    assert {3, 4} <= removed, f"removals checked: {sorted(removed)}"
 
 
 def test_report_inputs_tried() -> None:

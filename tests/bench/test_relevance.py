@@ -12,7 +12,7 @@ import pytest
 from semsearch.errors import SemsearchError
 from semsearch.bench.relevance import first_wanted_rank, hit_at_k, mrr_at_k, read_queries
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 SPANISH = DATA / "queries-spanish.jsonl"
 
 

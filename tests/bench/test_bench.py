@@ -16,7 +16,7 @@ from semsearch.bench.run import run_benchmark
 from semsearch.bench.truth import hold_out
 from semsearch.errors import SemsearchError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
-QUERIES = Path(__file__).parent / "data" / "queries.jsonl"
+QUERIES = Path(__file__).parents[1] / "data" / "queries.jsonl"
 
 
 def test_queries_name_real_headlines(sample_csv: Path) -> None:

@@ -18,7 +18,7 @@ from semsearch.sources.tfrecord import count_records, parse_example, read_embedd
 
 tf = pytest.importorskip("tensorflow", reason="the tests write TFRecord files with TensorFlow, from the tfhub extra")
 
-from tests.tiny_tf_models import save_hashed_words  # noqa: E402
+from tests.encoders.tiny_tf_models import save_hashed_words  # noqa: E402
 
 DIM = 8
 HEADLINES = [

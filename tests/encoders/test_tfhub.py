@@ -17,7 +17,7 @@ from semsearch.cli import cli  # noqa: E402
 from semsearch.encoders import get_encoder  # noqa: E402
 from semsearch.encoders.tfhub import TensorFlowHubEncoder  # noqa: E402
 from semsearch.errors import CollectionError, SemsearchError  # noqa: E402
-from tests.tiny_tf_models import DIM, save_hashed_words, word_vectors  # noqa: E402
+from tests.encoders.tiny_tf_models import DIM, save_hashed_words, word_vectors  # noqa: E402
 
 TEXTS = ["police arrest man after robbery", "man arrested by police", "wheat prices rise", ""]
 
