@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from semsearch.server.launch import RunningServer
@@ -38,6 +38,11 @@ def test_generated_get_requests(server: RunningServer) -> None:
 
     @QUIET
     @given(parameters=st.dictionaries(st.sampled_from(["q", "k", "mode", "date_from", "date_to", "x"]), st.text(max_size=40), max_size=4))
+    # Whatever is generated, the run holds good requests and ones to refuse.
+    @example(parameters={"q": "flood warning"})
+    @example(parameters={"q": "rivkin trial", "k": "3", "mode": "hybrid", "date_from": "2003-02-01", "date_to": "2003-12-31"})
+    @example(parameters={"q": "flood warning", "k": "many"})
+    @example(parameters={"k": "5"})  # no q
     def check(parameters: dict[str, str]) -> None:
         statuses.append(answered_well(server, "/search?" + urllib.parse.urlencode(parameters)))
 
@@ -59,6 +64,10 @@ def test_generated_post_bodies(server: RunningServer) -> None:
             st.text(max_size=60),
         )
     )
+    @example(body=json.dumps({"queries": ["flood warning"]}))
+    @example(body=json.dumps({"queries": ["flood warning", "rivkin trial"], "k": 3, "mode": "keyword"}))
+    @example(body=json.dumps({"queries": ["flood warning"], "k": "many"}))
+    @example(body=json.dumps({"queries": []}))
     def check(body: str) -> None:
         statuses.append(answered_well(server, "/search", body, headers))
 
