@@ -33,7 +33,7 @@ from semsearch.documents import Document
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder, normalise
 from semsearch.errors import CorpusError
 from semsearch.sources.tfrecord import SUFFIXES as TFRECORD_SUFFIXES
-from semsearch.sources.tfrecord import count_records, expand_paths, read_embedding_tfrecords
+from semsearch.sources.tfrecord import count_records, expand_paths, nonfinite_values, read_embedding_tfrecords
 
 PARQUET_METADATA_KEY = b"semsearch"
 
@@ -181,6 +181,12 @@ def read_parquet_embeddings(paths: list[Path]) -> Iterator[tuple[Document, np.nd
         for batch in parquet_file.iter_batches(batch_size=8192):
             vectors = _vectors(batch.column("embedding"), path, row)
             table = {name: batch.column(name).to_pylist() for name in ("id", "text", "date", "meta") if name in columns}
+            finite = np.isfinite(vectors).all(axis=1)
+            if not finite.all():  # NaN would be stored, then scored: "score": NaN is not JSON
+                bad = int(np.argmin(finite))
+                raise CorpusError(
+                    f"{path}, row {row + bad + 1}: the embedding of document {table['id'][bad]} holds {nonfinite_values(vectors[bad])}; every value must be a finite number"
+                )
             dates = table.get("date") or [None] * len(batch)
             metas = table.get("meta") or [None] * len(batch)
             for position, (document_id, text) in enumerate(zip(table["id"], table["text"])):

@@ -179,6 +179,12 @@ def _text(values: Feature, where: str, name: str) -> str:
         raise CorpusError(f"{where}: feature {name!r}: byte {values[0][error.start]:#04x} is not UTF-8") from None
 
 
+def nonfinite_values(vector: np.ndarray) -> str:
+    """What an embedding that is not all finite numbers holds: "NaN", "inf" or "NaN and inf"."""
+    kinds = [name for name, present in (("NaN", np.isnan(vector).any()), ("inf", np.isinf(vector).any())) if present]
+    return " and ".join(kinds) or "no non-finite value"
+
+
 def count_records(paths: list[Path]) -> int:
     """The number of records, from their length headers alone (a seek past each record), for progress bars."""
     total = 0
@@ -237,6 +243,10 @@ def read_embedding_tfrecords(
                     date = parse_date(_text(features[date_feature], where, date_feature))
                 except ValueError as error:
                     raise CorpusError(f"{where}: feature {date_feature!r}: {error}") from None
+            if not np.isfinite(vector).all():  # NaN would be stored, then scored: "score": NaN is not JSON
+                raise CorpusError(
+                    f"{where}: feature {embedding_feature!r} of document {document_id} holds {nonfinite_values(vector)}; every value must be a finite number"
+                )
             text = _text(features[text_feature], where, text_feature)
             number += 1
             yield Document(id=document_id, text=text, date=date), vector
