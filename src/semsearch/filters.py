@@ -101,10 +101,10 @@ def parse_where(values: Iterable[str], bad_pair: Callable[[int, str], Exception]
     makes the error for a value that is not one (by default, worded for ``--where``)."""
     where: dict[str, str] = {}
     for position, value in enumerate(values):
-        name, separator, wanted = value.partition("=")
+        name, separator, field_value = value.partition("=")
         if not separator or not name.strip():
             if bad_pair is not None:
                 raise bad_pair(position, value)
             raise FilterError(f"--where {value!r}: expected FIELD=VALUE, e.g. --where section=sport")
-        where[name.strip()] = wanted
+        where[name.strip()] = field_value
     return where

@@ -66,9 +66,9 @@ class AnnoyIndex(VectorIndex):
         positions_to_ids = self._ids
         removed = len(positions_to_ids) - len(self)
         # Ask for enough extra neighbours to make up for removed documents among them.
-        wanted = min(k + removed, len(positions_to_ids))
+        fetch_count = min(k + removed, len(positions_to_ids))
         for row, query in enumerate(queries):
-            positions, distances = self._index.get_nns_by_vector(query, wanted, search_k=search_k, include_distances=True)
+            positions, distances = self._index.get_nns_by_vector(query, fetch_count, search_k=search_k, include_distances=True)
             found = positions_to_ids[np.asarray(positions, dtype=np.int64)]
             live = found != MISSING_ID
             found = found[live][:k]

@@ -14,9 +14,9 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
     """Mean share of the true k nearest ids that the index found among its first k, as ann-benchmarks counts it."""
     total = 0.0
     for found_row, truth_row in zip(found[:, :k], truth[:, :k]):
-        wanted = set(truth_row[truth_row != MISSING_ID].tolist())
-        if wanted:
-            total += len(wanted.intersection(found_row.tolist())) / len(wanted)
+        true_ids = set(truth_row[truth_row != MISSING_ID].tolist())
+        if true_ids:
+            total += len(true_ids.intersection(found_row.tolist())) / len(true_ids)
     return total / len(found)
 
 

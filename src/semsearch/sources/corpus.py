@@ -112,12 +112,12 @@ def _raw_lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
         raise CorpusError(f"{path}: not a readable gzip file: {error}") from None
 
 
-def _pick_field(columns: Iterable[str], wanted: str | None, candidates: tuple[str, ...], role: str, where: str) -> str | None:
+def _pick_field(columns: Iterable[str], named: str | None, candidates: tuple[str, ...], role: str, where: str) -> str | None:
     columns = list(columns)
-    if wanted is not None:
-        if wanted not in columns:
-            raise CorpusError(f"{where}: no {role} column {wanted!r}; the columns are {', '.join(columns)}")
-        return wanted
+    if named is not None:
+        if named not in columns:
+            raise CorpusError(f"{where}: no {role} column {named!r}; the columns are {', '.join(columns)}")
+        return named
     lowered = {column.lower(): column for column in columns}
     for candidate in candidates:
         if candidate in lowered:

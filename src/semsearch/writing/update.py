@@ -207,12 +207,12 @@ class NewGeneration:
         self.seen: set[int] = set()
 
     def remove(self, ids: Iterable[int]) -> None:
-        wanted = sorted({int(i) for i in ids})
+        requested = sorted({int(i) for i in ids})
         with self.clock.stage("store"):
-            self.gone = self.store.existing([i for i in wanted if is_document_id(i)])
+            self.gone = self.store.existing([i for i in requested if is_document_id(i)])
             self.store.remove(self.gone)
         self.stats.removed = len(self.gone)
-        self.stats.not_found = tuple(sorted(set(wanted) - set(self.gone)))
+        self.stats.not_found = tuple(sorted(set(requested) - set(self.gone)))
         if self.in_place and self.gone:
             with self.clock.stage("index"):
                 self.index.remove(np.asarray(self.gone, dtype=np.int64))
