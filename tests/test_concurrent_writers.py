@@ -1,0 +1,84 @@
+"""Builds and updates of one path take turns: the result is that of one after the other, never a traceback."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import traceback
+from pathlib import Path
+
+import pytest
+
+from semsearch import Collection, Document
+from semsearch.errors import SemsearchError
+from semsearch.storage.layout import update_lock
+from tests.conftest import FakeEncoder
+
+RACES = 8
+ADDED = [Document(id=100_000 + i, text=f"an added headline number {i}") for i in range(3_000)]
+
+
+def _add(path: str, delay: float, results) -> None:  # noqa: ANN001 - a multiprocessing queue
+    import time
+
+    time.sleep(delay)
+    try:
+        with Collection.open(path, encoder=FakeEncoder()) as collection:
+            collection.add(ADDED, batch_size=50)
+        results.put(("add", "ok"))
+    except SemsearchError as error:
+        results.put(("add", f"error: {error}"))
+    except BaseException:  # noqa: BLE001 - what the test must never see
+        results.put(("add", traceback.format_exc()))
+
+
+def _build(source: str, path: str, delay: float, results) -> None:  # noqa: ANN001
+    import time
+
+    time.sleep(delay)
+    try:
+        Collection.build(source, path, encoder=FakeEncoder(), backend="exact", limit=2_000, batch_size=200).close()
+        results.put(("build", "ok"))
+    except BaseException:  # noqa: BLE001
+        results.put(("build", traceback.format_exc()))
+
+
+def test_a_build_and_an_add_of_the_same_path_take_turns(tmp_path: Path, sample_csv: Path) -> None:
+    target = tmp_path / "news.semsearch"
+    Collection.build(sample_csv, target, encoder=FakeEncoder(), backend="exact", limit=1_000).close()
+    built_ids = set(range(2_000))
+    added_ids = {document.id for document in ADDED}
+    context = multiprocessing.get_context("fork")
+    rng = random.Random(14)
+    for race in range(RACES):
+        results = context.Queue()
+        processes = [
+            context.Process(target=_add, args=(str(target), 0.0, results)),
+            context.Process(target=_build, args=(str(sample_csv), str(target), rng.uniform(0, 0.6), results)),
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(120)
+            assert process.exitcode == 0, f"race {race}: a writer died with exit status {process.exitcode}"
+        outcomes = dict(results.get(timeout=5) for _ in processes)
+        assert outcomes["build"] == "ok", outcomes["build"]
+        assert outcomes["add"] == "ok", outcomes["add"]  # it waited for the build, or the build for it
+        with Collection.open(target, encoder=FakeEncoder()) as collection:
+            ids = set(collection.store.ids().tolist())
+        # The build last: its documents only. The add last: the build's and the added ones.
+        assert ids in (built_ids, built_ids | added_ids), f"race {race}: {len(ids)} documents"
+        if ids != built_ids:  # the add ran on the new collection: start the next race from the build's
+            with Collection.open(target, encoder=FakeEncoder()) as collection:
+                collection.remove(sorted(added_ids))
+
+
+def test_a_planted_lock_link_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    collection = tmp_path / "news.semsearch"
+    collection.mkdir()
+    (collection / ".update.lock").symlink_to(outside)
+    with pytest.raises(SemsearchError, match="symbolic link"):
+        with update_lock(collection):
+            pass
+    assert not outside.exists()
