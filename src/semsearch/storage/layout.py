@@ -10,6 +10,7 @@ every file in it.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import hashlib
 import json
@@ -78,13 +79,40 @@ def remove_unreferenced(path: Path, manifest: dict[str, Any]) -> None:
 
 @contextmanager
 def update_lock(path: Path) -> Iterator[None]:
-    """One update at a time per collection; readers never wait for it."""
-    with open(path / UPDATE_LOCK_FILE, "a+b") as stream:
-        fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
+    """One writer at a time per collection (an update, or a build replacing it); readers never wait.
+
+    The lock file is opened without following a link (a planted ``.update.lock`` symlink cannot
+    make semsearch create or lock a file elsewhere). A build swaps the whole directory, lock file
+    included, while holding the old one's lock; a writer that was waiting then holds the lock of a
+    file no longer in place, so it takes the lock of the new one instead.
+    """
+    while True:
+        descriptor = _open_no_follow(path / UPDATE_LOCK_FILE, os.O_RDWR | os.O_CREAT)
         try:
-            yield
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                current = os.lstat(path / UPDATE_LOCK_FILE)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(descriptor)
+            if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+                try:
+                    yield
+                finally:
+                    fcntl.flock(descriptor, fcntl.LOCK_UN)
+                return
         finally:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
+            os.close(descriptor)
+
+
+def _open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` that refuses a symbolic link in the last component, with a one-line error."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise CollectionError(f"{path} is a symbolic link; semsearch does not follow links inside a collection") from None
+        raise
 
 
 # -- the manifest: made, written, read and checked here only --
@@ -140,7 +168,12 @@ def describe_files(directory: Path, names: list[str]) -> dict[str, dict[str, Any
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     """Written to a temporary file and renamed over the old one, so a reader sees one or the other."""
     temporary = directory / f".{MANIFEST}.tmp"
-    with temporary.open("w", encoding="utf-8") as stream:
+    try:
+        os.unlink(temporary)  # a leftover, or a planted link: unlinking removes the link, never its target
+    except FileNotFoundError:
+        pass
+    descriptor = _open_no_follow(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
         json.dump(manifest, stream, indent=2, sort_keys=True)
         stream.write("\n")
         stream.flush()
