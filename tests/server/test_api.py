@@ -137,6 +137,25 @@ BAD_REQUESTS = [
     pytest.param("/search", '{"queries": "flood"}', {"Content-Type": "application/json"}, "queries: Input should be a valid list", id="queries-not-list"),
     pytest.param("/search", '{"queries": ["flood"], "\\n": 1}', {"Content-Type": "application/json"}, '"\\n": Extra inputs are not permitted', id="odd-field-name"),
     pytest.param("/search", '{"query": ["flood"]}', {"Content-Type": "application/json"}, "query: Extra inputs are not permitted", id="misspelt-field"),
+    # Work bounded (issue 14): each of these was a 500 (SQLite's expression depth, its 64-bit integers, a NUL in a JSON path).
+    pytest.param(search_url("flood") + "".join(f"&where=f{i}%3Dv" for i in range(1000)), None, {},
+                 "where: List should have at most 20 items", id="where-1000-pairs"),
+    pytest.param(search_url("flood") + "&where=" + "f" * 101 + "%3D1", None, {}, "String should have at most 100 characters", id="where-long-field"),
+    pytest.param(search_url("flood") + "&where=f%3D" + "v" * 1001, None, {}, "where.f: a value has at most 1,000 characters", id="where-long-value"),
+    pytest.param(search_url("flood") + "&where=a%00b%3D1", None, {}, 'field name "a\\u0000b": a metadata field name is printable text',
+                 id="where-nul-in-field"),
+    pytest.param("/search", json.dumps({"queries": ["flood"], "where": {f"f{i}": i for i in range(21)}}), {"Content-Type": "application/json"},
+                 "where: Dictionary should have at most 20 items", id="where-21-fields"),
+    pytest.param("/search", json.dumps({"queries": ["flood"], "where": {"a": 2**63}}), {"Content-Type": "application/json"},
+                 "where.a: a whole number must be from -2^63 to 2^63-1", id="where-2-to-the-63"),
+    pytest.param("/search", json.dumps({"queries": ["flood"], "where": {"a": -(2**63) - 1}}), {"Content-Type": "application/json"},
+                 "where.a: a whole number must be from -2^63 to 2^63-1", id="where-below-int64"),
+    pytest.param("/search", '{"queries": ["flood"], "where": {"a": NaN}}', {"Content-Type": "application/json"},
+                 "where.a: a number must be finite, got nan", id="where-nan"),
+    pytest.param("/search", '{"queries": ["flood"], "where": {"a": 1e999}}', {"Content-Type": "application/json"},
+                 "where.a: a number must be finite, got inf", id="where-infinite"),
+    pytest.param("/search", json.dumps({"queries": ["flood"] * 100, "k": 101}), {"Content-Type": "application/json"},
+                 "k: 100 queries at k=101 ask for 10,100 hits; a request may ask for at most 10,000 (queries x k)", id="too-many-hits"),
 ]
 
 
@@ -150,6 +169,17 @@ def test_bad_input_is_a_422_that_says_what_to_fix(server: RunningServer, path: s
     assert server.request(search_url("flood warning", 1)).status == 200
     log = server.log_text()
     assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_the_largest_allowed_requests_are_answered(server: RunningServer) -> None:
+    """The limits' edges are allowed: 100 queries x k=100, 10 x k=1000, 20 where pairs, the extreme 64-bit integers."""
+    assert server.post_json("/search", {"queries": ["flood"] * 100, "k": 100}).status == 200
+    assert server.post_json("/search", {"queries": ["flood"] * 10, "k": 1000}).status == 200
+    where = {f"f{i}": value for i, value in enumerate([2**63 - 1, -(2**63), 1.5, True, None, "v" * 1000] * 3 + [0, "x"])}
+    answer = server.post_json("/search", {"queries": ["flood"], "where": where})
+    assert answer.status == 200 and answer.body["results"][0]["hits"] == []
+    many = "".join(f"&where=f{i}%3D{'v' * 1000}" for i in range(20))
+    assert server.request(search_url("flood") + many).status == 200
 
 
 def test_an_oversized_batch_is_refused(server: RunningServer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,11 +23,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, WithJsonSchema
 from swagger_ui_bundle import swagger_ui_path
 
 from semsearch import __version__
 from semsearch.collection import Collection
+from semsearch.documents import Hit
 from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
 from semsearch.filters import parse_where
@@ -36,6 +38,14 @@ from semsearch.server.batching import SearchBatcher
 MAX_K = 1000
 MAX_QUERY_CHARS = 2000
 MAX_BATCH_QUERIES = 100
+# The most hits one request may ask for (queries x k): 100 queries at k=100, or 10 at k=1000.
+MAX_HITS_PER_REQUEST = 10_000
+# A metadata filter: each pair is one more SQL condition (SQLite's expression depth is 1,000).
+MAX_WHERE_PAIRS = 20
+MAX_WHERE_FIELD_CHARS = 100
+MAX_WHERE_VALUE_CHARS = 1000
+# SQLite's integers are 64-bit; a larger whole number cannot be compared with one.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # A full batch of the longest queries is about 200 kB of JSON (800 kB if every character is escaped).
 MAX_BODY_BYTES = 1_000_000
 # The environment variable through which `semsearch serve --workers N` tells each worker
@@ -44,6 +54,43 @@ COLLECTION_VARIABLE = "SEMSEARCH_SERVE_COLLECTION"
 STATIC = Path(__file__).resolve().parent / "static"
 
 QueryText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+
+
+def _check_field_name(name: str) -> str:
+    if not name.isprintable():
+        raise ValueError("a metadata field name is printable text, without control characters")
+    return name
+
+
+def _check_where_value(value: Any) -> Any:
+    """A metadata value a filter can compare with: text, a finite number SQLite can hold, true, false or null."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"a whole number must be from -2^63 to 2^63-1 (SQLite's integers), got {str(value)[:30]}")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"a number must be finite, got {value}")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_WHERE_VALUE_CHARS:
+            raise ValueError(f"a value has at most {MAX_WHERE_VALUE_CHARS:,} characters, got {len(value):,}")
+        return value
+    raise ValueError("a metadata value is text, a number, true, false or null")
+
+
+WhereField = Annotated[str, StringConstraints(min_length=1, max_length=MAX_WHERE_FIELD_CHARS), AfterValidator(_check_field_name)]
+WhereValue = Annotated[Any, PlainValidator(_check_where_value), WithJsonSchema({"anyOf": [
+    {"type": "string", "maxLength": MAX_WHERE_VALUE_CHARS},
+    {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+    {"type": "number"},
+    {"type": "boolean"},
+    {"type": "null"},
+]})]
+Where = Annotated[dict[WhereField, WhereValue], Field(max_length=MAX_WHERE_PAIRS)]
+WHERE = TypeAdapter(Where)
 
 
 class HitModel(BaseModel):
@@ -84,7 +131,7 @@ class BatchSearchRequest(SearchOptions):
     ]})
 
     queries: list[QueryText] = Field(min_length=1, max_length=MAX_BATCH_QUERIES, description=f"1 to {MAX_BATCH_QUERIES} queries")
-    where: dict[str, str | int | float | bool | None] = Field(default_factory=dict, description="Only documents whose metadata has these values")
+    where: Where = Field(default_factory=dict, description=f"Only documents whose metadata has these values (at most {MAX_WHERE_PAIRS})")
 
 
 class BatchSearchResponse(BaseModel):
@@ -110,19 +157,66 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> str:
         elif location == ["body"] and isinstance(error.get("input"), (str, bytes)):
             parts.append(f"the request body must be a JSON object sent with Content-Type: application/json, such as {BODY_EXAMPLE}")
         else:
+            reason = error.get("msg", "invalid").removeprefix("Value error, ")
+            if len(location) > 2 and location[-1] == "[key]":  # pydantic's place for a bad key of an object
+                reason = f"field name {_field_name(location[-2], quote=True)}: {reason}"
+                location = location[:-2]
             field = ".".join(_field_name(part) for part in (location[1:] if len(location) > 1 else location)) or "request"
-            parts.append(f"{field}: {error.get('msg', 'invalid')}")
+            parts.append(f"{field}: {reason}")
     return " ".join("; ".join(parts).splitlines())  # one line, whatever a message or a field name holds
 
 
-def _field_name(name: str) -> str:
-    """A field name as is, or quoted when a client sent something odd (empty, a newline, a dot)."""
-    return name if name and name.isprintable() and not any(mark in name for mark in ".;: ") else json.dumps(name)
+def _field_name(name: str, quote: bool = False) -> str:
+    """A field name as is, or quoted when a client sent something odd (empty, a newline, a dot); a long one cut short."""
+    if len(name) > 40:
+        name = name[:40] + "…"
+    plain = name and name.isprintable() and not any(mark in name for mark in ".;: ")
+    return json.dumps(name, ensure_ascii=False) if quote or not plain else name
 
 
 def bad_where_pair(position: int, pair: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("query", "where", position), "input": pair,
                                     "msg": f"{pair!r} is not FIELD=VALUE, e.g. where=section=sport"}])
+
+
+def where_pairs(values: Sequence[str]) -> dict[str, Any]:
+    """GET's ``where=FIELD=VALUE`` parameters, checked as POST's ``where`` object is."""
+    pairs = parse_where(values, bad_where_pair)
+    try:
+        return WHERE.validate_python(pairs)
+    except ValidationError as error:
+        raise RequestValidationError([{**entry, "loc": ("query", "where", *entry["loc"])} for entry in error.errors()]) from None
+
+
+def too_much_work_error(queries: int, k: int) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("body", "k"), "input": k, "msg": (
+        f"{queries} queries at k={k} ask for {queries * k:,} hits; a request may ask for at most {MAX_HITS_PER_REQUEST:,} "
+        f"(queries x k): send fewer queries or a smaller k")}])
+
+
+def hit_json(hit: Hit) -> dict[str, Any] | None:
+    """A hit as JSON can carry it: None for a hit without a finite score (it cannot be ranked), and a
+    metadata value that is NaN or infinite (JSON has neither) as null."""
+    if not math.isfinite(hit.score):
+        return None
+    record = hit.to_json()
+    if "meta" in record:
+        record["meta"] = _finite(record["meta"])
+    return record
+
+
+def hits_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    return [record for hit in hits if (record := hit_json(hit)) is not None]
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def blank_query_error(location: tuple[str | int, ...]) -> RequestValidationError:
@@ -258,27 +352,31 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text", examples=["confronting global challenges"])],
         options: Annotated[SearchOptions, Query()],
-        where: Annotated[list[str], Query(description="FIELD=VALUE: only documents whose metadata FIELD is VALUE; repeatable")] = [],  # noqa: B006
+        where: Annotated[list[Annotated[str, StringConstraints(max_length=MAX_WHERE_FIELD_CHARS + 1 + MAX_WHERE_VALUE_CHARS)]], Query(
+            max_length=MAX_WHERE_PAIRS,
+            description=f"FIELD=VALUE: only documents whose metadata FIELD is VALUE; repeatable, at most {MAX_WHERE_PAIRS} times")] = [],  # noqa: B006
     ) -> JSONResponse:
         if not q.strip():
             raise blank_query_error(("query", "q"))
-        pairs = parse_where(where, bad_where_pair)
+        pairs = where_pairs(where)
         try:
             [hits] = await batcher.search([q], options.request(pairs))
         except SemsearchError as error:
             return search_error(error)
-        return JSONResponse({"query": q, "hits": [hit.to_json() for hit in hits]})
+        return JSONResponse({"query": q, "hits": hits_json(hits)})
 
     @app.post("/search", response_model=BatchSearchResponse, summary="Several queries in one request")
     async def search_batch(body: BatchSearchRequest) -> JSONResponse:
         for position, text in enumerate(body.queries):
             if not text.strip():
                 raise blank_query_error(("body", "queries", position))
+        if len(body.queries) * body.k > MAX_HITS_PER_REQUEST:
+            raise too_much_work_error(len(body.queries), body.k)
         try:
             results = await batcher.search(body.queries, body.request(body.where))
         except SemsearchError as error:
             return search_error(error)
-        return JSONResponse({"results": [{"query": text, "hits": [hit.to_json() for hit in hits]} for text, hits in zip(body.queries, results)]})
+        return JSONResponse({"results": [{"query": text, "hits": hits_json(hits)} for text, hits in zip(body.queries, results)]})
 
     @app.get("/info", summary="What the collection holds and what built it")
     async def info() -> dict[str, Any]:

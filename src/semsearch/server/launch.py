@@ -10,9 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,28 +51,41 @@ def free_port() -> int:
 class Answer:
     status: int
     body: Any
+    headers: dict[str, str] | None = None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+class Client:
+    """Requests to the server at ``url``."""
+
+    url: str
+
+    def request(self, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Answer:
+        """GET ``path``, or POST ``body``; JSON is decoded (strictly: NaN or Infinity is an error), other bodies come back as text."""
+        data = body.encode() if isinstance(body, str) else body
+        request = urllib.request.Request(self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, raw, answered = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, raw, answered = error.code, error.read(), error.headers
+        kind = answered.get_content_type()
+        body = json.loads(raw, parse_constant=_no_constant) if kind == "application/json" else raw.decode()
+        return Answer(status, body, {name.lower(): value for name, value in answered.items()})
+
+    def post_json(self, path: str, value: Any, headers: dict[str, str] | None = None) -> Answer:
+        return self.request(path, json.dumps(value), {"Content-Type": "application/json", **(headers or {})})
 
 
 @dataclass
-class RunningServer:
+class RunningServer(Client):
     process: subprocess.Popen[bytes]
     url: str
     log: Path
     started_in: float = 0.0  # seconds from starting the process to its first answer
-
-    def request(self, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Answer:
-        """GET ``path``, or POST ``body``; JSON is decoded, other bodies come back as text."""
-        data = body.encode() if isinstance(body, str) else body
-        request = urllib.request.Request(self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                status, raw, kind = response.status, response.read(), response.headers.get_content_type()
-        except urllib.error.HTTPError as error:
-            status, raw, kind = error.code, error.read(), error.headers.get_content_type()
-        return Answer(status, json.loads(raw) if kind == "application/json" else raw.decode())
-
-    def post_json(self, path: str, value: Any) -> Answer:
-        return self.request(path, json.dumps(value), {"Content-Type": "application/json"})
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -113,3 +129,34 @@ def stop_server(server: RunningServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+@dataclass
+class AppServer(Client):
+    """An application served by uvicorn on a thread of this process: for tests whose collection has an
+    encoder `semsearch serve` cannot make (the tests' fake one), or that look inside the application."""
+
+    url: str
+    app: Any
+
+
+@contextmanager
+def serve_app(app: Any, timeout: float = 60.0) -> Iterator[AppServer]:
+    """Serve ``app`` on 127.0.0.1 (a free port) on a background thread until the block ends."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="semsearch-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the application did not start")
+        time.sleep(0.01)
+    try:
+        yield AppServer(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

@@ -1,0 +1,62 @@
+"""Every answer is JSON: a score or a metadata value that is NaN or infinite never reaches a response
+(Python's json would write NaN, which JSON has not; Starlette refuses to, and the request was a 500)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import Collection
+from semsearch.server.app import create_app
+from semsearch.server.launch import AppServer, serve_app
+from tests.conftest import FakeEncoder
+
+MAGIC = "xyzzy"
+
+
+class NaNEncoder(FakeEncoder):
+    """The fake encoder, but a text with the magic word becomes a vector of NaN."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = super().encode(texts)
+        vectors[[MAGIC in text for text in texts]] = np.nan
+        return vectors
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[AppServer]:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"text": "flood warning for the coast", "level": float("nan"), "nested": {"x": [1, float("inf")]}},
+            {"text": "flood waters rise", "level": 2.5},
+            {"text": f"{MAGIC} a document without a meaningful vector"},
+            {"text": "fire danger in the hills"}]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))  # Python writes NaN and Infinity; the corpus reader takes them
+    collection = Collection.build(corpus, tmp_path / "nan.semsearch", encoder=NaNEncoder(), backend="exact")
+    try:
+        with serve_app(create_app(collection)) as server:
+            yield server
+    finally:
+        collection.close()
+
+
+def test_non_finite_metadata_is_null(served: AppServer) -> None:
+    answer = served.request("/search?q=flood&k=4")  # Client.request refuses NaN and Infinity in what it reads
+    assert answer.status == 200
+    by_text = {hit["text"]: hit for hit in answer.body["hits"]}
+    assert by_text["flood warning for the coast"]["meta"] == {"level": None, "nested": {"x": [1, None]}}
+    assert by_text["flood waters rise"]["meta"] == {"level": 2.5}
+
+
+def test_a_hit_without_a_finite_score_is_left_out(served: AppServer) -> None:
+    for mode in ("semantic", "hybrid"):
+        answer = served.request(f"/search?q={MAGIC}+flood&k=4&mode={mode}")  # the query's vector is NaN: every cosine is
+        assert answer.status == 200, answer.body
+        assert all(isinstance(hit["score"], float) for hit in answer.body["hits"])
+    batch = served.post_json("/search", {"queries": [MAGIC, "fire danger"], "k": 4})
+    assert batch.status == 200
+    assert batch.body["results"][0]["hits"] == []
+    assert batch.body["results"][1]["hits"][0]["text"] == "fire danger in the hills"
