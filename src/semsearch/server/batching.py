@@ -1,11 +1,13 @@
-"""SearchBatcher: one search thread per server process, fed in batches.
+"""SearchBatcher: one search thread per server process, fed in slices, fairly.
 
 Encoding is most of the cost of a search, and the encoder does a batch of eight queries in
-about a third of the time per query it takes for one. Requests that arrive while a batch is
-being searched wait and go together in the next, so a loaded server batches by itself and
-an idle one answers a lone query at once, with no timer. One thread also means the SQLite
-connection and the index are never used by two threads at the same time, and that picking up
-an update (`semsearch add` or `remove` while serving) never races a search.
+about a third of the time per query it takes for one. Requests that arrive while a search is
+running wait and go together in the next, so a loaded server batches by itself and an idle one
+answers a lone query at once, with no timer. A request of many queries is searched in slices of
+at most ``SLICE`` queries, and the thread takes slices from the waiting requests in turn, so a
+small request waits for one slice of a large one, not for all of it. One thread also means the
+SQLite connection and the index are never used by two threads at the same time, and that
+picking up an update (`semsearch add` or `remove` while serving) never races a search.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,34 +28,55 @@ from semsearch.search.query import SearchRequest
 # uvicorn configures its own loggers only; this one shows beside its startup lines.
 logger = logging.getLogger("uvicorn.error")
 
-# Enough to amortise the encoder's per-call cost; small enough that one batch stays short.
+# The most queries of one request in one search call: enough for the encoder's batching to pay
+# (eight at a time cost about a third each of one at a time), few enough that a call stays short.
+SLICE = 8
+# The most queries in one call when several waiting requests ask for the same thing (k, mode, filter).
 MAX_BATCH = 64
 # How often, at most, the server looks at manifest.json for an update (one small file read).
 REFRESH_SECONDS = 1.0
 
 
-@dataclass
-class _Pending:
-    """One query waiting for the search thread; queries with equal requests share one search call."""
+@dataclass(eq=False)
+class _Job:
+    """One request's queries, searched a slice at a time; its future has every query's hits once all are done."""
 
-    query: str
+    queries: Sequence[str]
     request: SearchRequest
-    future: asyncio.Future[list[Hit]] = field(repr=False)
+    future: asyncio.Future[list[list[Hit]]] = field(repr=False)
+    results: list[list[Hit]] = field(default_factory=list, repr=False)
+
+    @property
+    def left(self) -> int:
+        return len(self.queries) - len(self.results)
+
+    def next_slice(self, size: int) -> Sequence[str]:
+        start = len(self.results)
+        return self.queries[start:start + size]
 
 
 class SearchBatcher:
-    """Searches a collection from asyncio code without blocking the event loop."""
+    """Searches a collection from asyncio code without blocking the event loop.
 
-    def __init__(self, collection: Collection, max_batch: int = MAX_BATCH) -> None:
+    Waiting requests are served round-robin: each search call takes the next slice (at most
+    ``slice_size`` queries) of the request at the head of the line, with the next slices of other
+    waiting requests that ask for the same thing (up to ``max_batch`` queries in all); a request
+    with queries left goes to the back of the line once its slice is searched, behind any that
+    arrived meanwhile.
+    """
+
+    def __init__(self, collection: Collection, max_batch: int = MAX_BATCH, slice_size: int = SLICE) -> None:
         self.collection = collection
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending] | None = None
+        self.slice_size = slice_size
+        self._waiting: deque[_Job] = deque()
+        self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-search")
         self._checked = time.monotonic()
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._wakeup = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="semsearch-batcher")
 
     async def stop(self) -> None:
@@ -66,13 +90,14 @@ class SearchBatcher:
 
     async def search(self, queries: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
         """The hits for each query, as Collection.search_request gives them."""
-        if self._queue is None:
+        if self._wakeup is None:
             raise RuntimeError("SearchBatcher.start() was not called")
-        loop = asyncio.get_running_loop()
-        pending = [_Pending(query, request, loop.create_future()) for query in queries]
-        for item in pending:
-            self._queue.put_nowait(item)
-        return list(await asyncio.gather(*(item.future for item in pending)))
+        if not queries:
+            return []
+        job = _Job(list(queries), request, asyncio.get_running_loop().create_future())
+        self._waiting.append(job)
+        self._wakeup.set()
+        return await job.future
 
     def search_now(self, queries: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
         """A blocking search on the search thread, for warming up before the server listens."""
@@ -89,29 +114,51 @@ class SearchBatcher:
         except SemsearchError as error:  # a damaged update: keep answering from what is open
             logger.warning("cannot open the updated collection, still serving the one opened before: %s", error)
 
-    def _search_group(self, group: list[_Pending]) -> list[list[Hit]]:
+    def _search(self, queries: list[str], request: SearchRequest) -> list[list[Hit]]:
         self._refresh()
-        return self.collection.search_request([item.query for item in group], group[0].request)
+        return self.collection.search_request(queries, request)
+
+    def _next_call(self) -> list[tuple[_Job, Sequence[str]]]:
+        """The slices the next search call takes: the head of the line's, and those of later jobs asking the same."""
+        head = self._waiting.popleft()
+        taken = [(head, head.next_slice(self.slice_size))]
+        room = self.max_batch - len(taken[0][1])
+        for job in list(self._waiting):
+            if room <= 0:
+                break
+            if job.request == head.request:
+                queries = job.next_slice(min(self.slice_size, room))
+                taken.append((job, queries))
+                room -= len(queries)
+                self._waiting.remove(job)
+        return taken
 
     async def _run(self) -> None:
-        assert self._queue is not None
+        assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            groups: dict[SearchRequest, list[_Pending]] = {}
-            for item in batch:
-                if not item.future.cancelled():
-                    groups.setdefault(item.request, []).append(item)
-            for group in groups.values():
-                try:
-                    results = await loop.run_in_executor(self._executor, self._search_group, group)
-                except Exception as error:  # handed to each waiting query; the loop goes on
-                    for item in group:
-                        if not item.future.done():
-                            item.future.set_exception(error)
+            while not self._waiting:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            self._waiting = deque(job for job in self._waiting if not job.future.done())  # a client that went away
+            if not self._waiting:
+                continue
+            taken = self._next_call()
+            queries = [query for _, part in taken for query in part]
+            try:
+                results = await loop.run_in_executor(self._executor, self._search, queries, taken[0][0].request)
+            except Exception as error:  # handed to each request in the call; the loop goes on
+                for job, _ in taken:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+                continue
+            position = 0
+            for job, part in taken:
+                job.results.extend(results[position:position + len(part)])
+                position += len(part)
+                if job.future.done():
                     continue
-                for item, hits in zip(group, results):
-                    if not item.future.done():
-                        item.future.set_result(hits)
+                if job.left:
+                    self._waiting.append(job)
+                else:
+                    job.future.set_result(job.results)
