@@ -97,6 +97,22 @@ def test_info_gives_the_manifest_facts(server: RunningServer, small_real_collect
     assert answer.body["encoder"] == small_real_collection.manifest["encoder"]
     assert answer.body["backend"]["name"] == "usearch"
     assert "path" not in answer.body
+    # No path of the server's (issue 14): the corpus it was built from by file name only.
+    built_from = Path(small_real_collection.info()["source"])
+    assert built_from.is_absolute() and answer.body["source"] == built_from.name == "abcnews-sample.csv.gz"
+    shown = json.dumps(answer.body)
+    assert str(built_from.parent) not in shown and str(small_real_collection.path.parent) not in shown
+
+
+def test_info_names_a_model_directory_by_its_name_only() -> None:
+    from semsearch.server.app import public_info
+
+    facts = {"path": "/srv/news.semsearch", "source": "/home/someone/corpora/news.csv.gz", "count": 3,
+             "encoder": {"name": "tfhub", "argument": "/home/someone/models/use-5/", "version": "x", "dim": 512}}
+    assert public_info(facts) == {"source": "news.csv.gz", "count": 3,
+                                  "encoder": {"name": "tfhub", "argument": "use-5", "version": "x", "dim": 512}}
+    hub_model = {"encoder": {"name": "sentence-transformers", "argument": "sentence-transformers/all-MiniLM-L6-v2"}}
+    assert public_info(hub_model) == hub_model  # a hub name is not a path of the server's
 
 
 def test_health(server: RunningServer) -> None:

@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import os
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -244,6 +245,32 @@ def search_error(error: SemsearchError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"message": str(error)})
 
 
+def public_info(facts: dict[str, Any]) -> dict[str, Any]:
+    """``Collection.info()`` without the server's paths, which are no client's business: no ``path``; the
+    corpus (``source``) and a model given by path (``encoder.argument``) by their last component only."""
+    facts = {key: value for key, value in facts.items() if key != "path"}
+    if isinstance(facts.get("source"), str):
+        facts["source"] = _last_component(facts["source"])
+    encoder = facts.get("encoder")
+    if isinstance(encoder, dict) and isinstance(encoder.get("argument"), str) and _is_path(encoder["argument"]):
+        facts["encoder"] = {**encoder, "argument": _last_component(encoder["argument"])}
+    return facts
+
+
+def _last_component(path: str) -> str:
+    return re.split(r"[\\/]", path.rstrip("/\\"))[-1] or path
+
+
+def _is_path(argument: str) -> bool:
+    """A model argument that names a place on this machine (a hub name such as ``org/model`` is kept)."""
+    if argument.startswith(("/", "~", ".", "\\")) or re.match(r"[A-Za-z]:[\\/]", argument):
+        return True
+    try:
+        return Path(argument).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def use_one_thread(encoder: Encoder) -> None:
     """Encode with one BLAS thread per server process.
 
@@ -380,9 +407,7 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
 
     @app.get("/info", summary="What the collection holds and what built it")
     async def info() -> dict[str, Any]:
-        facts = collection.info()
-        facts.pop("path", None)  # where the files live on the server is no client's business
-        return facts
+        return public_info(collection.info())
 
     @app.get("/health", response_model=HealthResponse, summary="Whether the server is up and answering")
     async def health() -> HealthResponse:
