@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +28,33 @@ class NaNEncoder(FakeEncoder):
         return vectors
 
 
+class OldMetadata:
+    """A collection as one built before metadata was checked could be: its first document's metadata holds NaN and
+    an infinity (Python's json reads and writes both; JSON has neither)."""
+
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - everything else is the real collection's
+        return getattr(self._collection, name)
+
+    def __len__(self) -> int:
+        return len(self._collection)
+
+    def search_request(self, queries: list[str], request):  # noqa: ANN001, ANN201
+        return [[replace(hit, meta={"level": float("nan"), "nested": {"x": [1, float("inf")]}}) if hit.id == 0 else hit for hit in hits]
+                for hits in self._collection.search_request(queries, request)]
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[AppServer]:
     corpus = tmp_path / "corpus.jsonl"
-    rows = [{"text": "flood warning for the coast", "level": float("nan"), "nested": {"x": [1, float("inf")]}},
-            {"text": "flood waters rise", "level": 2.5},
-            {"text": f"{MAGIC} a document without a meaningful vector"},
-            {"text": "fire danger in the hills"}]
-    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))  # Python writes NaN and Infinity; the corpus reader takes them
+    rows = [{"text": "flood warning for the coast"}, {"text": "flood waters rise", "level": 2.5},
+            {"text": f"{MAGIC} a document without a meaningful vector"}, {"text": "fire danger in the hills"}]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
     collection = Collection.build(corpus, tmp_path / "nan.semsearch", encoder=NaNEncoder(), backend="exact")
     try:
-        with serve_app(create_app(collection)) as server:
+        with serve_app(create_app(OldMetadata(collection))) as server:  # type: ignore[arg-type]
             yield server
     finally:
         collection.close()

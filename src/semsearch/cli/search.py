@@ -105,13 +105,17 @@ def info(path: Path, as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Server processes; they share the memory-mapped index. Up to one per core.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
-def serve(path: Path, host: str, port: int, workers: int, access_log: bool) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this Host (NAME, or NAME:PORT), e.g. the name other machines use; repeatable; * for any. "
+                   "Others get 421, against DNS rebinding.")
+def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allow_hosts: tuple[str, ...]) -> None:
     """Serve the collection at PATH over HTTP: a search page at / and a JSON API (docs at /docs).
 
     \b
       semsearch serve news.semsearch
       curl 'http://127.0.0.1:8000/search?q=flood+warning&k=3'
+      semsearch serve news.semsearch --host 0.0.0.0 --allow-host search.example.org
     """
     from semsearch.server import serve as run_server
 
-    run_server(path, host=host, port=port, workers=workers, access_log=access_log)
+    run_server(path, host=host, port=port, workers=workers, access_log=access_log, allow_hosts=allow_hosts)

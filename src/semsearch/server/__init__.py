@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from semsearch.errors import MissingExtraError, SemsearchError
@@ -24,12 +26,15 @@ def check_can_listen(host: str, port: int) -> None:
             raise SemsearchError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port or --host") from None
 
 
-def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True) -> None:
+def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True,
+          allow_hosts: Sequence[str] = ()) -> None:
     """Serve the collection at ``path`` until interrupted.
 
     The collection is opened and verified here first, so a wrong path is one clear error
     before anything listens. One worker serves that opened collection; several workers each
-    open it again (memory-mapped, so they share one copy of the index in memory).
+    open it again (memory-mapped, so they share one copy of the index in memory). Requests
+    whose Host header is not this server's address (127.0.0.1, localhost or [::1] at ``port``,
+    or ``host``) nor one of ``allow_hosts`` (``*``: any) are refused, against DNS rebinding.
     """
     try:
         import fastapi  # noqa: F401
@@ -38,7 +43,8 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     except ImportError as error:
         raise MissingExtraError(error.name or "fastapi", "server", "semsearch serve") from None
     from semsearch.collection import Collection
-    from semsearch.server.app import COLLECTION_VARIABLE, create_app
+    from semsearch.server.app import COLLECTION_VARIABLE, HOSTS_VARIABLE, create_app
+    from semsearch.server.guards import served_hosts
 
     check_can_listen(host, port)  # before the model loads: a port in use is a one-line error at once
     collection = Collection.open(path)
@@ -46,9 +52,11 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     print(f"serving {path} ({len(collection):,} documents): the search page at http://{shown}:{port}/, "
           f"the API's documentation at http://{shown}:{port}/docs", file=sys.stderr)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    hosts = served_hosts(host, port, allow_hosts)
     if workers == 1:
-        uvicorn.run(create_app(collection, close_collection=True), **options)
+        uvicorn.run(create_app(collection, close_collection=True, allowed_hosts=hosts), **options)
         return
     collection.close()
     os.environ[COLLECTION_VARIABLE] = str(Path(path).resolve())
+    os.environ[HOSTS_VARIABLE] = json.dumps(hosts)
     uvicorn.run("semsearch.server.app:app_from_environment", factory=True, workers=workers, **options)

@@ -35,6 +35,7 @@ from semsearch.errors import SemsearchError
 from semsearch.filters import parse_where
 from semsearch.search.query import MODES, SearchRequest
 from semsearch.server.batching import SearchBatcher
+from semsearch.server.guards import HostCheck
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 2000
@@ -52,6 +53,8 @@ MAX_BODY_BYTES = 1_000_000
 # The environment variable through which `semsearch serve --workers N` tells each worker
 # process which collection to open (uvicorn starts workers from an import string).
 COLLECTION_VARIABLE = "SEMSEARCH_SERVE_COLLECTION"
+# ... and which Host header values to answer (a JSON list, as `guards.served_hosts` makes it).
+HOSTS_VARIABLE = "SEMSEARCH_SERVE_HOSTS"
 STATIC = Path(__file__).resolve().parent / "static"
 
 QueryText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
@@ -335,8 +338,12 @@ async def _disconnected() -> dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
-def create_app(collection: Collection, *, close_collection: bool = False) -> FastAPI:
-    """The application serving ``collection``. The encoder is warmed before the server listens."""
+def create_app(collection: Collection, *, close_collection: bool = False, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+    """The application serving ``collection``. The encoder is warmed before the server listens.
+
+    ``allowed_hosts``: the Host header values to answer (``guards.served_hosts``), any other is a
+    421; None answers every Host, for an application embedded elsewhere.
+    """
     use_one_thread(collection.encoder)
     batcher = SearchBatcher(collection)
 
@@ -363,6 +370,8 @@ def create_app(collection: Collection, *, close_collection: bool = False) -> Fas
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error_handler)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=list(allowed_hosts))  # added last, so it runs first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
@@ -425,4 +434,5 @@ def app_from_environment() -> FastAPI:
     path = os.environ.get(COLLECTION_VARIABLE)
     if not path:
         raise SemsearchError(f"set {COLLECTION_VARIABLE} to the collection to serve")
-    return create_app(Collection.open(path, verify=False), close_collection=True)
+    hosts = os.environ.get(HOSTS_VARIABLE)
+    return create_app(Collection.open(path, verify=False), close_collection=True, allowed_hosts=json.loads(hosts) if hosts else None)
