@@ -16,6 +16,7 @@ import numpy as np
 
 from semsearch.backends import DEFAULT_BACKEND, VectorIndex
 from semsearch.backends.factory import new_index, open_index
+from semsearch.backends.reachability import Orphans
 from semsearch.documents import Document, Hit
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, check_same_encoder, encoder_for_manifest, get_encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
@@ -74,6 +75,7 @@ class Collection:
         self.resumed_at = 0  # documents a resumed build found already done
         self._stored_vectors: StoredVectors | None = None
         self._verified = False  # whether this process checked every file's sha256 against the manifest
+        self.orphans = Orphans.empty(index.dim)  # the documents the index cannot find, scored exactly
 
     # -- building --
 
@@ -202,12 +204,14 @@ class Collection:
         data = data_directory(path, manifest)
         try:
             index = open_index(data, manifest, mmap=mmap)
+            orphans = Orphans.load(data, index.dim)
         except SemsearchError:
             raise
         except Exception as error:  # each library has its own error for a damaged file
             raise CollectionError(f"{path}: the {backend['name']} index cannot be opened: {error}") from None
         store = DocumentStore.open(data / DOCUMENTS_FILE)
         collection = cls(path, manifest, store, index, encoder)
+        collection.orphans = orphans
         collection._verified = verify
         return collection
 
@@ -222,6 +226,7 @@ class Collection:
         """Go on with ``fresh``'s manifest, store and index, closing the store in use."""
         self.store.close()
         self.manifest, self.store, self.index, self._verified = fresh.manifest, fresh.store, fresh.index, fresh._verified
+        self.orphans = fresh.orphans
         self._stored_vectors = None
 
     # -- updating --
@@ -274,6 +279,7 @@ class Collection:
         self.store.close()
         self.manifest, self.index = result.manifest, result.index
         self.store = DocumentStore.open(data_directory(self.path, self.manifest) / DOCUMENTS_FILE)
+        self.orphans = Orphans.load(data_directory(self.path, self.manifest), self.index.dim)
         self._stored_vectors = None
         result.stats.seconds = {"check": checked, **result.stats.seconds}
         return result.stats
@@ -304,7 +310,7 @@ class Collection:
         """The hits of each query for a request made (and checked) already, as the CLI and the server make them."""
         if not queries:
             return []
-        found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors)
+        found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans)
         documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
         return [
             [

@@ -31,7 +31,7 @@ from semsearch.storage.layout import (
 
 
 def test_the_build_file_prefixes_are_the_names_the_writers_use() -> None:
-    assert BUILD_FILE_PREFIXES == ("documents.sqlite", "vectors.", "index.", "reducer.")
+    assert BUILD_FILE_PREFIXES == ("documents.sqlite", "vectors.", "index.", "reducer.", "orphans.")
     assert create_index("exact", 4).file_name.startswith(layout.INDEX_FILE_PREFIX)
 
 

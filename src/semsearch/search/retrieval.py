@@ -19,6 +19,7 @@ import numpy as np
 
 from semsearch.backends import MISSING_ID, VectorIndex
 from semsearch.backends.exact import top_k
+from semsearch.backends.reachability import Orphans
 from semsearch.encoders.base import Encoder
 from semsearch.errors import SemsearchError
 from semsearch.filters import Filter
@@ -43,14 +44,15 @@ VectorLookup = Callable[[np.ndarray], np.ndarray]
 
 
 def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, index: VectorIndex, store: DocumentStore,
-             vectors_of: VectorLookup) -> list[Ranking]:
+             vectors_of: VectorLookup, orphans: Orphans | None = None) -> list[Ranking]:
     """Per query, up to ``request.k`` (id, score) pairs, best first, by the request's mode and filter."""
     k, mode, where = request.k, request.mode, request.filter
     depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
     semantic: list[Ranking] = []
     if mode != "keyword":
         try:
-            semantic = semantic_rankings(index, store, vectors_of, encoder.encode(queries), depth, where, request.search_params)
+            semantic = semantic_rankings(index, store, vectors_of, encoder.encode(queries), depth, where, request.search_params,
+                                         orphans=orphans)
         except ValueError as error:
             raise SemsearchError(str(error)) from None
     if mode == "semantic":
@@ -70,11 +72,18 @@ def semantic_rankings(
     where: Filter | None,
     search_params: dict[str, Any],
     exact_subset_limit: int | None = None,
+    orphans: Orphans | None = None,
 ) -> list[Ranking]:
-    """Per query, up to k (id, cosine) pairs, best first, among documents ``where`` matches."""
+    """Per query, up to k (id, cosine) pairs, best first, among documents ``where`` matches.
+
+    ``orphans``, the documents the index cannot find (``backends.reachability``), are scored
+    exactly and merged into the index's results.
+    """
     exact_subset_limit = EXACT_SUBSET_LIMIT if exact_subset_limit is None else exact_subset_limit
+    orphans = orphans if orphans is not None and len(orphans) else None
     if where is None:
-        return _rows(*index.search(queries, k, **search_params))
+        ids, scores = index.search(queries, k, **search_params)
+        return _rows(*(orphans.merge(queries, ids, scores) if orphans else (ids, scores)))
     matching = store.count_matching(where)
     if matching == 0:
         return [[] for _ in queries]
@@ -86,6 +95,9 @@ def semantic_rankings(
     pending = list(range(len(queries)))
     while pending and candidates < total:
         ids, scores = index.search(queries[pending], candidates, **search_params)
+        if orphans:
+            matching_orphans = np.fromiter(store.filter_ids(orphans.ids.tolist(), where), dtype=np.int64)
+            ids, scores = orphans.merge(queries[pending], ids, scores, allowed=matching_orphans)
         allowed = store.filter_ids({int(i) for i in np.unique(ids) if i != MISSING_ID}, where)
         still_pending = []
         for position, row_ids, row_scores in zip(pending, ids, scores):

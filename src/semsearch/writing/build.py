@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from semsearch.backends import VectorIndex
+from semsearch.backends.reachability import Orphans, checked, find_orphans
 from semsearch.writing.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, IndexSnapshots, VectorCheckpoint
 from semsearch.sources.corpus import Corpus, ReadStats
 from semsearch.documents import Document
@@ -238,6 +239,12 @@ def write_collection_files(
                 ) from None
         store.finish()
         index.save(workspace.path)
+        if checked(index):
+            with progress_bar(checkpoint.rows, progress, activity="checking") as bar, _stage_timer("checking", lambda: checkpoint.rows):
+                orphans = Orphans(*find_orphans(index, _checked_slices(checkpoint, bar)))
+            if len(orphans):
+                orphans.save(workspace.path)
+            log.info("checking: %d documents the index does not find are scored exactly", len(orphans))
         if not index.keeps_vectors:
             _write_vector_file(workspace.path / VECTORS_FILE, checkpoint, dim, batch_size)
         return len(store)
@@ -280,6 +287,12 @@ def _fill_index(index: VectorIndex, checkpoint: VectorCheckpoint, start_row: int
     for rows, ids, vectors in checkpoint.slices(start_row, INDEX_SLICE):
         index.add(ids, vectors)
         yield rows
+
+
+def _checked_slices(checkpoint: VectorCheckpoint, bar: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for rows, ids, vectors in checkpoint.slices(0, INDEX_SLICE):
+        yield ids, vectors
+        bar.update(rows - bar.n)
 
 
 def _write_vector_file(path: Path, checkpoint: VectorCheckpoint, dim: int, batch_size: int) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 
 from semsearch.backends import VectorIndex
 from semsearch.backends.factory import empty_like, open_index
+from semsearch.backends.reachability import Orphans, checked, find_orphans
 from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id
 from semsearch.encoders import Encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE, embed_documents
@@ -194,6 +195,8 @@ class NewGeneration:
                 f"the {self.index.name} backend cannot add to or remove from a built index; "
                 "pass --rebuild (rebuild=True) to rebuild it from the stored vectors, without embedding again"
             )
+        self.orphans = Orphans.load(old, self.index.dim) if checked(self.index) else None
+        self.new_orphans: list[tuple[np.ndarray, np.ndarray]] = []
         self.stored = StoredVectors(old / VECTORS_FILE) if (old / VECTORS_FILE).is_file() else None
         with clock.stage("copy store"):
             self.store = DocumentStore.open_copy(old / DOCUMENTS_FILE, new / DOCUMENTS_FILE)
@@ -234,6 +237,8 @@ class NewGeneration:
                     if existing:
                         self.index.remove(np.asarray(existing, dtype=np.int64))
                     self.index.add(ids, vectors)
+                    if self.orphans is not None:  # the added documents the index cannot find
+                        self.new_orphans.append(find_orphans(self.index, [(ids, vectors)]))
             if self.added_file is not None:
                 with self.clock.stage("vectors"):
                     self.added_file.append(vectors, ids)
@@ -272,6 +277,10 @@ class NewGeneration:
                 writer.close()
             if rebuilt is not None:
                 self.index = rebuilt
+                if self.orphans is not None:  # a new index: every document checked again
+                    self.orphans = Orphans.empty(self.index.dim)
+                    self.new_orphans = [find_orphans(rebuilt, chain(_vector_chunks(survivors, self.stored, rebuilt if self.stored is None else None),
+                                                                     _vector_chunks(added.ids, added, None)))]
             del added
             (self.new / _ADDED_FILE).unlink()
             ids_path(self.new / _ADDED_FILE).unlink()
@@ -279,6 +288,12 @@ class NewGeneration:
     def save(self) -> tuple[UpdateStats, VectorIndex]:
         with self.clock.stage("save index"):
             self.index.save(self.new)
+            if self.orphans is not None:
+                added_ids = [ids for ids, _ in self.new_orphans] or [np.zeros(0, dtype=np.int64)]
+                added_vectors = [vectors for _, vectors in self.new_orphans] or [np.zeros((0, self.index.dim), dtype=np.float32)]
+                orphans = self.orphans.changed(self.gone + self.replaced, np.concatenate(added_ids), np.concatenate(added_vectors))
+                if len(orphans):
+                    orphans.save(self.new)
         self.stats.count = len(self.store)
         return self.stats, self.index
 

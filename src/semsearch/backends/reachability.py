@@ -1,0 +1,115 @@
+"""Every document findable: the documents an approximate index cannot find, kept aside and scored exactly.
+
+A graph index (HNSW in usearch, hnswlib, faiss) can leave a node without incoming links, and
+partitioned ones (IVF, Annoy) can miss a point at the edge of its cell: such a document is not
+found even by its own vector. After a build, and for the documents an update adds, each
+document's vector is searched for; those not found first (or tied first) are the index's
+*orphans*, saved as ``orphans.npz`` (ids and float16 vectors, no pickle) beside the index. A
+search scores them exactly against the query and merges them into the index's results, so
+a document's own text always finds it.
+
+Not checked: the ``exact`` backend (it finds everything) and indexes over reduced vectors
+(their scores are in another space; the full vectors re-rank them instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.backends.base import MISSING_ID, VectorIndex
+from semsearch.storage.layout import ORPHANS_FILE
+
+# Neighbours asked for per document when checking: a document found among them, at a score
+# equal to the first one's, is findable (a duplicate text may tie with it).
+CHECK_DEPTH = 10
+# Scores this close are a tie (float16 vectors compared in float32).
+TIE = 1e-3
+
+
+def checked(index: VectorIndex) -> bool:
+    """Whether the index is worth checking: approximate, and over the encoder's own vectors."""
+    return index.name != "exact" and index.reducer_spec() is None
+
+
+def find_orphans(index: VectorIndex, slices: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the documents the index does not find first by their own vectors."""
+    orphan_ids: list[np.ndarray] = []
+    orphan_vectors: list[np.ndarray] = []
+    for ids, vectors in slices:
+        if len(ids) == 0:
+            continue
+        found, scores = index.search(vectors, min(CHECK_DEPTH, max(len(index), 1)))
+        own = found == np.asarray(ids, dtype=np.int64)[:, None]
+        own_score = np.where(own, scores, -np.inf).max(axis=1)
+        lost = ~own.any(axis=1) | (own_score < scores[:, 0] - TIE)
+        orphan_ids.append(np.asarray(ids, dtype=np.int64)[lost])
+        orphan_vectors.append(np.asarray(vectors, dtype=np.float32)[lost])
+    if not orphan_ids:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, index.dim), dtype=np.float32)
+    return np.concatenate(orphan_ids), np.concatenate(orphan_vectors)
+
+
+class Orphans:
+    """The orphans of one index, in memory (a few per thousand documents), merged into its results."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+
+    @classmethod
+    def empty(cls, dim: int) -> Orphans:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32))
+
+    @classmethod
+    def load(cls, directory: Path, dim: int) -> Orphans:
+        """The saved orphans, or none: collections built before this file existed have none recorded."""
+        path = directory / ORPHANS_FILE
+        if not path.is_file():
+            return cls.empty(dim)
+        with np.load(path, allow_pickle=False) as saved:
+            ids, vectors = saved["ids"], saved["vectors"]
+        if ids.ndim != 1 or vectors.shape != (len(ids), dim) or not np.isfinite(vectors).all():
+            raise ValueError(f"{path}: {vectors.shape} vectors for {ids.shape} ids of {dim} dimensions")
+        return cls(ids, vectors)
+
+    def save(self, directory: Path) -> list[str]:
+        with open(directory / ORPHANS_FILE, "wb") as stream:
+            np.savez(stream, ids=self.ids, vectors=self.vectors.astype(np.float16))
+        return [ORPHANS_FILE]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def changed(self, removed: Iterable[int], added_ids: np.ndarray, added_vectors: np.ndarray) -> Orphans:
+        """After an update: the removed (or replaced) ones gone, the newly added orphans in."""
+        keep = ~np.isin(self.ids, np.fromiter(removed, dtype=np.int64))
+        return Orphans(np.concatenate([self.ids[keep], added_ids]), np.concatenate([self.vectors[keep], added_vectors]))
+
+    def merge(self, queries: np.ndarray, ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The index's (ids, scores) with the orphans scored exactly and merged in, k per query."""
+        if not len(self):
+            return ids, scores
+        candidates, vectors = self.ids, self.vectors
+        if allowed is not None:
+            keep = np.isin(candidates, allowed)
+            candidates, vectors = candidates[keep], vectors[keep]
+            if not len(candidates):
+                return ids, scores
+        k = ids.shape[1]
+        exact = np.asarray(queries, dtype=np.float32) @ vectors.T
+        all_ids = np.concatenate([ids, np.broadcast_to(candidates, (len(ids), len(candidates)))], axis=1)
+        all_scores = np.concatenate([scores, exact.astype(scores.dtype)], axis=1)
+        # An orphan the index did find for this query is in both halves: keep one of them.
+        for row in range(len(all_ids)):
+            _, first = np.unique(all_ids[row], return_index=True)
+            duplicate = np.ones(all_ids.shape[1], dtype=bool)
+            duplicate[first] = False
+            all_scores[row, duplicate] = -np.inf
+        all_scores = np.where(all_ids == MISSING_ID, -np.inf, all_scores)
+        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
+        merged_ids = np.take_along_axis(all_ids, order, axis=1)
+        merged_scores = np.take_along_axis(all_scores, order, axis=1)
+        return np.where(np.isfinite(merged_scores), merged_ids, MISSING_ID), merged_scores

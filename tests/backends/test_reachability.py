@@ -1,0 +1,98 @@
+"""Every document findable: what an approximate index cannot find by a document's own vector is scored exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from semsearch import Collection, Document
+from semsearch.backends import BACKENDS
+from semsearch.backends.exact import ExactIndex
+from semsearch.backends.reachability import Orphans, find_orphans
+from semsearch.storage.layout import ORPHANS_FILE
+
+HIDDEN = {5, 17, 120}  # ids the lossy index never returns, like a graph node without incoming links
+
+
+class LossyIndex(ExactIndex):
+    """An exact index that cannot find some documents: a stand-in for an HNSW graph's unreachable nodes."""
+
+    name = "lossy"  # type: ignore[assignment]
+
+    def search(self, queries: np.ndarray, k: int, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = super().search(queries, k + len(HIDDEN), **params)
+        keep = ~np.isin(ids, list(HIDDEN))
+        rows = [(row_ids[row_keep][:k], row_scores[row_keep][:k]) for row_ids, row_scores, row_keep in zip(ids, scores, keep)]
+        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+
+
+@pytest.fixture
+def lossy_backend(monkeypatch: pytest.MonkeyPatch) -> str:
+    from semsearch.storage import layout
+
+    monkeypatch.setitem(BACKENDS, "lossy", f"{__name__}:LossyIndex")
+    monkeypatch.setattr(layout, "KNOWN_BACKENDS", (*layout.KNOWN_BACKENDS, "lossy"))  # what a manifest may name
+    return "lossy"
+
+
+def test_the_check_finds_what_the_index_cannot(lossy_backend: str) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((200, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = LossyIndex(8)
+    index.add(np.arange(200), vectors)
+    ids, found = find_orphans(index, [(np.arange(100), vectors[:100]), (np.arange(100, 200), vectors[100:])])
+    assert set(ids.tolist()) == HIDDEN
+    np.testing.assert_allclose(found, vectors[sorted(HIDDEN)], rtol=1e-6)
+
+
+def test_a_duplicate_that_ties_first_is_not_an_orphan() -> None:
+    index = ExactIndex(4)
+    vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
+    index.add(np.array([1, 2]), np.concatenate([vector, vector]))
+    index.name = "usearch"  # only to be checked: exact would be skipped
+    ids, _ = find_orphans(index, [(np.array([1, 2]), np.concatenate([vector, vector]))])
+    assert ids.tolist() == []
+
+
+def test_orphans_merge_into_results_once_and_by_score() -> None:
+    orphans = Orphans(np.array([9, 4]), np.array([[1, 0], [0, 1]], dtype=np.float32))
+    queries = np.array([[1, 0], [0.6, 0.8]], dtype=np.float32)
+    ids = np.array([[1, 2], [4, -1]])
+    scores = np.array([[0.9, 0.5], [0.8, -np.inf]], dtype=np.float32)
+    merged_ids, merged_scores = orphans.merge(queries, ids, scores)
+    assert merged_ids.tolist() == [[9, 1], [4, 9]]
+    np.testing.assert_allclose(merged_scores, [[1.0, 0.9], [0.8, 0.6]], rtol=1e-6)
+    only_nine, _ = orphans.merge(queries, ids, scores, allowed=np.array([4]))
+    assert only_nine.tolist() == [[1, 2], [4, -1]]
+
+
+def test_a_collection_finds_every_document_by_its_own_text(lossy_backend: str, tmp_path: Path, sample_csv: Path, fake_encoder) -> None:
+    path = tmp_path / "news.semsearch"
+    with Collection.build(sample_csv, path, encoder=fake_encoder, backend=lossy_backend, limit=400) as collection:
+        assert (path / ORPHANS_FILE).is_file() and set(collection.orphans.ids.tolist()) == HIDDEN
+        texts = collection.store.get(sorted(HIDDEN))
+        for document_id, document in texts.items():
+            assert collection.search(document.text, k=3)[0].id == document_id
+            assert collection.search(document.text, k=3, date_from="2000-01-01")[0].id == document_id  # filtered too
+    with Collection.open(path, encoder=fake_encoder) as reopened:
+        assert set(reopened.orphans.ids.tolist()) == HIDDEN
+        reopened.remove([5])
+        assert set(reopened.orphans.ids.tolist()) == HIDDEN - {5}
+        reopened.add([Document(id=120_000, text="an added headline")])
+        assert reopened.search("an added headline", k=1)[0].id == 120_000
+
+
+@pytest.mark.slow
+def test_self_retrieval_of_every_document_with_the_real_encoder(small_real_collection: Collection) -> None:
+    """Every one of the 3,000 real headlines finds itself first (or a document with the very same text)."""
+    collection = small_real_collection
+    documents = collection.store.get(collection.store.ids().tolist())
+    ordered = sorted(documents.values(), key=lambda document: document.id)
+    results = collection.search([document.text for document in ordered], k=5)
+    lost = [document.id for document, hits in zip(ordered, results)
+            if not hits or (hits[0].id != document.id and hits[0].text != document.text)]
+    assert lost == []
