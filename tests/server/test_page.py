@@ -135,3 +135,33 @@ def test_options_change_the_search(server: RunningServer, page) -> None:
     sync_api.expect(page.locator("#status")).to_contain_text("Nothing matches “rain relief”")
     sync_api.expect(page.locator(".hit")).to_have_count(0)
     assert "mode=keyword" in page.url and "date_from=2010-01-01" in page.url
+
+
+def test_a_server_with_a_token_is_searched_from_the_page(small_real_collection, browser, tmp_path: Path) -> None:
+    """Opened once as /?token=TOKEN, the page keeps the token for the tab, drops it from the address and sends it."""
+    token = "page-token-123"
+    running = start_server(small_real_collection.path, tmp_path / "server.log", "--token", token)
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        sent: list[str | None] = []
+        page.on("request", lambda request: sent.append(request.headers.get("authorization")) if "/search?" in request.url else None)
+        page.goto(running.url + f"/?token={token}&q=flood+warning")
+        sync_api.expect(page.locator(".hit")).to_have_count(10)
+        sync_api.expect(page.locator("#about")).to_contain_text("3,000 documents")
+        assert "token" not in page.url and "q=flood+warning" in page.url
+        page.reload()  # the address has no token now; the tab still has it
+        page.locator("#query").fill("cricket world cup")
+        sync_api.expect(page.locator(".hit")).to_have_count(10)
+        assert sent and set(sent) == {f"Bearer {token}"}
+        context.close()
+
+        stranger = browser.new_context()  # a tab that was never given the token
+        page = stranger.new_page()
+        page.goto(running.url + "/?q=flood+warning")
+        sync_api.expect(page.locator("#status")).to_contain_text("This server needs a token: open this page as /?token=TOKEN")
+        sync_api.expect(page.locator(".hit")).to_have_count(0)
+        stranger.close()
+    finally:
+        stop_server(running)

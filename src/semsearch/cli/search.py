@@ -108,14 +108,17 @@ def info(path: Path, as_json: bool) -> None:
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
               help="Also answer requests for this Host (NAME, or NAME:PORT), e.g. the name other machines use; repeatable; * for any. "
                    "Others get 421, against DNS rebinding.")
-def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allow_hosts: tuple[str, ...]) -> None:
+@click.option("--token", envvar="SEMSEARCH_TOKEN", metavar="TOKEN",
+              help="Require Authorization: Bearer TOKEN on every request but /health and the page (open it as /?token=TOKEN). "
+                   "Default: $SEMSEARCH_TOKEN.")
+def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allow_hosts: tuple[str, ...], token: str | None) -> None:
     """Serve the collection at PATH over HTTP: a search page at / and a JSON API (docs at /docs).
 
     \b
       semsearch serve news.semsearch
       curl 'http://127.0.0.1:8000/search?q=flood+warning&k=3'
-      semsearch serve news.semsearch --host 0.0.0.0 --allow-host search.example.org
+      SEMSEARCH_TOKEN=... semsearch serve news.semsearch --host 0.0.0.0 --allow-host search.example.org
     """
     from semsearch.server import serve as run_server
 
-    run_server(path, host=host, port=port, workers=workers, access_log=access_log, allow_hosts=allow_hosts)
+    run_server(path, host=host, port=port, workers=workers, access_log=access_log, allow_hosts=allow_hosts, token=token or None)

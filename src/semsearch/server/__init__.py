@@ -27,7 +27,7 @@ def check_can_listen(host: str, port: int) -> None:
 
 
 def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True,
-          allow_hosts: Sequence[str] = ()) -> None:
+          allow_hosts: Sequence[str] = (), token: str | None = None) -> None:
     """Serve the collection at ``path`` until interrupted.
 
     The collection is opened and verified here first, so a wrong path is one clear error
@@ -35,6 +35,8 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     open it again (memory-mapped, so they share one copy of the index in memory). Requests
     whose Host header is not this server's address (127.0.0.1, localhost or [::1] at ``port``,
     or ``host``) nor one of ``allow_hosts`` (``*``: any) are refused, against DNS rebinding.
+    With ``token``, every request but ``/health``, the page and the documentation must carry
+    ``Authorization: Bearer TOKEN``; listening beyond this machine without one is warned of.
     """
     try:
         import fastapi  # noqa: F401
@@ -43,20 +45,30 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     except ImportError as error:
         raise MissingExtraError(error.name or "fastapi", "server", "semsearch serve") from None
     from semsearch.collection import Collection
-    from semsearch.server.app import COLLECTION_VARIABLE, HOSTS_VARIABLE, create_app
-    from semsearch.server.guards import served_hosts
+    from semsearch.server.app import COLLECTION_VARIABLE, HOSTS_VARIABLE, TOKEN_VARIABLE, create_app
+    from semsearch.server.guards import check_token, is_loopback, served_hosts
+
+    token = check_token(token) if token else None
 
     check_can_listen(host, port)  # before the model loads: a port in use is a one-line error at once
     collection = Collection.open(path)
     shown = "localhost" if host in ("0.0.0.0", "::") else host
-    print(f"serving {path} ({len(collection):,} documents): the search page at http://{shown}:{port}/, "
+    page = f"http://{shown}:{port}/" + ("?token=TOKEN" if token else "")
+    print(f"serving {path} ({len(collection):,} documents): the search page at {page}, "
           f"the API's documentation at http://{shown}:{port}/docs", file=sys.stderr)
+    if token is None and not is_loopback(host):
+        print(f"warning: listening on {host} without a token: anyone who can reach port {port} can search this collection; "
+              f"set --token or {TOKEN_VARIABLE}", file=sys.stderr)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
     hosts = served_hosts(host, port, allow_hosts)
     if workers == 1:
-        uvicorn.run(create_app(collection, close_collection=True, allowed_hosts=hosts), **options)
+        uvicorn.run(create_app(collection, close_collection=True, allowed_hosts=hosts, token=token), **options)
         return
     collection.close()
     os.environ[COLLECTION_VARIABLE] = str(Path(path).resolve())
     os.environ[HOSTS_VARIABLE] = json.dumps(hosts)
+    if token is not None:
+        os.environ[TOKEN_VARIABLE] = token
+    else:
+        os.environ.pop(TOKEN_VARIABLE, None)
     uvicorn.run("semsearch.server.app:app_from_environment", factory=True, workers=workers, **options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import math
 import os
 import re
@@ -35,7 +36,7 @@ from semsearch.errors import SemsearchError
 from semsearch.filters import parse_where
 from semsearch.search.query import MODES, SearchRequest
 from semsearch.server.batching import SearchBatcher
-from semsearch.server.guards import HostCheck
+from semsearch.server.guards import HostCheck, RedactToken, TokenCheck, check_token, is_open_path
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 2000
@@ -55,6 +56,8 @@ MAX_BODY_BYTES = 1_000_000
 COLLECTION_VARIABLE = "SEMSEARCH_SERVE_COLLECTION"
 # ... and which Host header values to answer (a JSON list, as `guards.served_hosts` makes it).
 HOSTS_VARIABLE = "SEMSEARCH_SERVE_HOSTS"
+# The bearer token every request but /health and the page's files must carry, when set (`--token`).
+TOKEN_VARIABLE = "SEMSEARCH_TOKEN"
 STATIC = Path(__file__).resolve().parent / "static"
 
 QueryText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
@@ -338,11 +341,14 @@ async def _disconnected() -> dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
-def create_app(collection: Collection, *, close_collection: bool = False, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+def create_app(collection: Collection, *, close_collection: bool = False, allowed_hosts: Sequence[str] | None = None,
+               token: str | None = None) -> FastAPI:
     """The application serving ``collection``. The encoder is warmed before the server listens.
 
     ``allowed_hosts``: the Host header values to answer (``guards.served_hosts``), any other is a
-    421; None answers every Host, for an application embedded elsewhere.
+    421; None answers every Host, for an application embedded elsewhere. ``token``: when set,
+    every request but ``/health``, the page and the documentation must carry
+    ``Authorization: Bearer TOKEN`` (401 otherwise).
     """
     use_one_thread(collection.encoder)
     batcher = SearchBatcher(collection)
@@ -370,6 +376,12 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error_handler)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit)
+    if token is not None:
+        app.add_middleware(TokenCheck, token=check_token(token))
+        _document_token(app)
+        access_log = logging.getLogger("uvicorn.access")
+        if not any(isinstance(existing, RedactToken) for existing in access_log.filters):
+            access_log.addFilter(RedactToken())  # the page's address may carry ?token=
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=list(allowed_hosts))  # added last, so it runs first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -425,6 +437,27 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
     return app
 
 
+def _document_token(app: FastAPI) -> None:
+    """The OpenAPI schema says which operations need the bearer token, so /docs offers to send it."""
+    plain_schema = app.openapi
+
+    def schema_with_token() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain_schema()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+            refused = {"description": "No token, or the wrong one (the answer carries WWW-Authenticate: Bearer)",
+                       "content": {"application/json": {"schema": {"type": "object", "required": ["message"],
+                                                                   "properties": {"message": {"type": "string"}}}}}}
+            for path, operations in schema.get("paths", {}).items():
+                if not is_open_path(path):
+                    for operation in operations.values():
+                        operation["security"] = [{"bearer": []}]
+                        operation.setdefault("responses", {})["401"] = refused
+        return app.openapi_schema
+
+    app.openapi = schema_with_token  # type: ignore[method-assign]
+
+
 def app_from_environment() -> FastAPI:
     """The application factory each worker of `semsearch serve --workers N` calls.
 
@@ -435,4 +468,5 @@ def app_from_environment() -> FastAPI:
     if not path:
         raise SemsearchError(f"set {COLLECTION_VARIABLE} to the collection to serve")
     hosts = os.environ.get(HOSTS_VARIABLE)
-    return create_app(Collection.open(path, verify=False), close_collection=True, allowed_hosts=json.loads(hosts) if hosts else None)
+    return create_app(Collection.open(path, verify=False), close_collection=True, allowed_hosts=json.loads(hosts) if hosts else None,
+                      token=os.environ.get(TOKEN_VARIABLE) or None)

@@ -1,19 +1,29 @@
-"""Who may ask: the Host header check (DNS rebinding), as small ASGI middleware.
+"""Who may ask: the Host header check (DNS rebinding) and the bearer token, as small ASGI middleware.
 
-It answers in the API's shape, a JSON object with a one-line ``message``, before the
+Both answer in the API's shape, a JSON object with a one-line ``message``, before the
 application sees the request.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
+import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from semsearch.errors import SemsearchError
 
 # The answer to a Host this server is not: "421 Misdirected Request", the request reached a server
 # that will not produce an answer for that name.
 WRONG_HOST_STATUS = 421
+# Served without a token even when one is set: the health check for a load balancer, and the page's
+# static files and the API's documentation, which say nothing about the collection (the page asks
+# for the token itself and sends it with its requests).
+OPEN_PATHS = ("/", "/health", "/docs", "/openapi.json")
+OPEN_PREFIXES = ("/static/", "/docs-assets/")
 
 
 def served_hosts(host: str, port: int, allowed: Iterable[str] = ()) -> list[str]:
@@ -98,3 +108,56 @@ class HostCheck:
                 await _answer(send, WRONG_HOST_STATUS, " ".join(message.splitlines()))
                 return
         await self.app(scope, receive, send)
+
+
+def check_token(token: str) -> str:
+    """A token as ``--token`` or SEMSEARCH_TOKEN gives it, checked: it travels in a header, so printable ASCII without spaces."""
+    if not token or not all("!" <= character <= "~" for character in token):
+        raise SemsearchError("the token must be printable ASCII without spaces (it is sent as Authorization: Bearer TOKEN), "
+                             "e.g. one from: python -c 'import secrets; print(secrets.token_urlsafe())'")
+    return token
+
+
+def token_header_matches(header: bytes | None, token: bytes) -> bool:
+    scheme, _, given = (header or b"").strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
+
+
+class TokenCheck:
+    """ASGI middleware: every request but those for ``OPEN_PATHS`` and ``OPEN_PREFIXES`` must carry
+    ``Authorization: Bearer TOKEN``; otherwise 401 with ``WWW-Authenticate: Bearer``."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not is_open_path(scope["path"]):
+            header = dict(scope["headers"]).get(b"authorization")
+            if not token_header_matches(header, self.token):
+                if header is None:
+                    message = ("this server needs a token: send the header Authorization: Bearer TOKEN "
+                               "(in a browser, open the page as /?token=TOKEN)")
+                    challenge = b'Bearer realm="semsearch"'
+                else:
+                    message = "the token is wrong: send the header Authorization: Bearer TOKEN with the token the server was started with"
+                    challenge = b'Bearer realm="semsearch", error="invalid_token"'
+                await _answer(send, 401, message, [(b"www-authenticate", challenge)])
+                return
+        await self.app(scope, receive, send)
+
+
+def is_open_path(path: str) -> bool:
+    """Whether ``path`` is served without the token."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+class RedactToken(logging.Filter):
+    """Keeps the page's ``?token=`` out of the access log (uvicorn logs each request's path and query)."""
+
+    PATTERN = re.compile(r"(?<=[?&]token=)[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, str) and "token=" in arg for arg in record.args):
+            record.args = tuple(self.PATTERN.sub("REDACTED", arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True

@@ -12,6 +12,23 @@ const about = document.getElementById("about");
 // Search options, by the name the API gives them; an empty value is left out of the request.
 const options = ["mode", "date-from", "date-to"].map((id) => document.getElementById(id));
 
+// A server started with --token wants it on every request: the page is opened once as /?token=TOKEN,
+// keeps the token for this tab (sessionStorage) and takes it out of the address, which may be shared.
+const TOKEN_KEY = "semsearch-token";
+const opened = new URLSearchParams(window.location.search);
+if (opened.has("token")) {
+  sessionStorage.setItem(TOKEN_KEY, opened.get("token"));
+  opened.delete("token");
+  window.history.replaceState(null, "", opened.toString() ? `?${opened}` : window.location.pathname);
+}
+
+function withToken(request = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { ...request, headers: { ...request.headers, Authorization: `Bearer ${token}` } } : request;
+}
+
+const NEEDS_TOKEN = "This server needs a token: open this page as /?token=TOKEN, with the token it was started with.";
+
 let timer = null;
 let inFlight = null; // the AbortController of the request whose answer we still want
 let latest = 0; // answers to older requests are dropped, whatever order they arrive in
@@ -77,7 +94,7 @@ async function search() {
   let response;
   let body = null;
   try {
-    response = await fetch(`search?${parameters(query)}`, { signal: inFlight.signal });
+    response = await fetch(`search?${parameters(query)}`, withToken({ signal: inFlight.signal }));
     body = await response.json().catch(() => null);
   } catch (error) {
     if (error.name === "AbortError") return;
@@ -90,7 +107,8 @@ async function search() {
   if (!response.ok) {
     results.replaceChildren();
     const reason = body && body.message ? body.message : `${response.status} ${response.statusText}`;
-    showStatus(response.status === 422 ? reason : `The server failed to answer: ${reason}`, "error");
+    if (response.status === 401) showStatus(NEEDS_TOKEN, "error");
+    else showStatus(response.status === 422 ? reason : `The server failed to answer: ${reason}`, "error");
     return;
   }
   renderHits(body.hits);
@@ -104,7 +122,8 @@ function searchSoon() {
 
 async function describeCollection() {
   try {
-    const response = await fetch("info");
+    const response = await fetch("info", withToken());
+    if (response.status === 401) showStatus(NEEDS_TOKEN, "error");
     if (!response.ok) return;
     const info = await response.json();
     about.textContent = `${info.count.toLocaleString("en")} documents, searched by meaning (${info.encoder.name} encoder, ${info.backend.name} index).`;
