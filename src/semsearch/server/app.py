@@ -35,7 +35,7 @@ from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
 from semsearch.filters import parse_where
 from semsearch.search.query import MODES, SearchRequest
-from semsearch.server.batching import SearchBatcher
+from semsearch.server.batching import CollectionDamaged, SearchBatcher
 from semsearch.server.guards import HostCheck, RedactToken, TokenCheck, check_token, is_open_path
 
 MAX_K = 1000
@@ -146,8 +146,24 @@ class BatchSearchResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: Literal["ok"]
     documents: int
+
+
+class DamagedResponse(BaseModel):
+    status: Literal["damaged"]
+    message: str = Field(description="Why the collection cannot be searched now, in one line")
+
+
+class ErrorResponse(BaseModel):
+    """Every answer but a 200: what went wrong and what to do, in one line."""
+
+    message: str
+    detail: Any = Field(None, description="FastAPI's list of validation errors, for a 422 the validation made")
+
+
+ERRORS = {422: {"model": ErrorResponse, "description": "The request cannot be answered as it is: the message says what to fix"},
+          503: {"model": ErrorResponse, "description": "The collection's files vanished or are damaged; searches resume once it is whole"}}
 
 
 BODY_EXAMPLE = '{"queries": ["flood warning"], "k": 10}'
@@ -248,7 +264,9 @@ async def http_error_handler(request: Request, error: StarletteHTTPException) ->
 
 
 def search_error(error: SemsearchError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"message": str(error)})
+    """A search's error: 503 when the collection is damaged (the server's trouble), else 422 (the request's)."""
+    status = 503 if isinstance(error, CollectionDamaged) else 422
+    return JSONResponse(status_code=status, content={"message": " ".join(str(error).splitlines())})
 
 
 def public_info(facts: dict[str, Any]) -> dict[str, Any]:
@@ -363,7 +381,7 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
         finally:
             await batcher.stop()
             if close_collection:
-                collection.close()
+                batcher.collection.close()  # the one open now (a repair reopens it)
 
     app = FastAPI(
         title="semsearch",
@@ -396,7 +414,7 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/search", response_model=SearchResponse, summary="The k documents nearest in meaning to q")
+    @app.get("/search", response_model=SearchResponse, responses=ERRORS, summary="The k documents nearest in meaning to q")
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text", examples=["confronting global challenges"])],
         options: Annotated[SearchOptions, Query()],
@@ -413,7 +431,7 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
             return search_error(error)
         return JSONResponse({"query": q, "hits": hits_json(hits)})
 
-    @app.post("/search", response_model=BatchSearchResponse, summary="Several queries in one request")
+    @app.post("/search", response_model=BatchSearchResponse, responses=ERRORS, summary="Several queries in one request")
     async def search_batch(body: BatchSearchRequest) -> JSONResponse:
         for position, text in enumerate(body.queries):
             if not text.strip():
@@ -428,11 +446,16 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
 
     @app.get("/info", summary="What the collection holds and what built it")
     async def info() -> dict[str, Any]:
-        return public_info(collection.info())
+        await batcher.check_for_update()
+        return public_info(batcher.collection.info())
 
-    @app.get("/health", response_model=HealthResponse, summary="Whether the server is up and answering")
-    async def health() -> HealthResponse:
-        return HealthResponse(status="ok", documents=len(collection))
+    @app.get("/health", response_model=HealthResponse, summary="Whether the server is up and its collection can be searched",
+             responses={503: {"model": DamagedResponse, "description": "The collection's files vanished or are damaged"}})
+    async def health() -> Any:
+        await batcher.check_for_update()
+        if batcher.damage is not None:
+            return JSONResponse(status_code=503, content={"status": "damaged", "message": batcher.damage})
+        return HealthResponse(status="ok", documents=len(batcher.collection))
 
     return app
 

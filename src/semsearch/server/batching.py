@@ -8,21 +8,27 @@ at most ``SLICE`` queries, and the thread takes slices from the waiting requests
 small request waits for one slice of a large one, not for all of it. One thread also means the
 SQLite connection and the index are never used by two threads at the same time, and that
 picking up an update (`semsearch add` or `remove` while serving) never races a search.
+
+A collection whose files vanished or are damaged (an update that cannot be opened, a search
+that fails on a missing file) is not searched: every search is a ``CollectionDamaged`` (503)
+until a later check, at most once a second, finds it whole again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from semsearch.collection import Collection
 from semsearch.documents import Hit
-from semsearch.errors import SemsearchError
+from semsearch.errors import CollectionError, SemsearchError
 from semsearch.search.query import SearchRequest
 
 # uvicorn configures its own loggers only; this one shows beside its startup lines.
@@ -35,6 +41,10 @@ SLICE = 8
 MAX_BATCH = 64
 # How often, at most, the server looks at manifest.json for an update (one small file read).
 REFRESH_SECONDS = 1.0
+
+
+class CollectionDamaged(CollectionError):
+    """The served collection cannot be searched now: its files vanished or are damaged (the server answers 503)."""
 
 
 @dataclass(eq=False)
@@ -74,6 +84,9 @@ class SearchBatcher:
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-search")
         self._checked = time.monotonic()
+        self._busy = False  # a search call is on the search thread
+        # Why the collection cannot be searched now (its files vanished or are damaged), or None.
+        self.damage: str | None = None
 
     async def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -103,20 +116,61 @@ class SearchBatcher:
         """A blocking search on the search thread, for warming up before the server listens."""
         return self._executor.submit(self.collection.search_request, list(queries), request).result()
 
+    async def check_for_update(self) -> None:
+        """Look for an update (or a repair) now, unless that was done in the last ``REFRESH_SECONDS``: for /health
+        and /info, so that they show a change within a second even when no search comes to look first."""
+        if self._busy or time.monotonic() - self._checked < REFRESH_SECONDS:
+            return  # a search is running, and the search thread looks before its next one
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._refresh)
+
     def _refresh(self) -> None:
-        """Switch to the collection's newest generation if an update made one."""
+        """Switch to the collection's newest generation if an update made one; notice damage, and its repair."""
         if time.monotonic() - self._checked < REFRESH_SECONDS:
             return
         self._checked = time.monotonic()
         try:
             if self.collection.refresh():
                 logger.info("serving the updated collection: %s documents", f"{len(self.collection):,}")
-        except SemsearchError as error:  # a damaged update: keep answering from what is open
-            logger.warning("cannot open the updated collection, still serving the one opened before: %s", error)
+            elif self.damage is not None:  # the manifest is the one open: are its files whole again?
+                self._reopen()
+        except (SemsearchError, OSError, sqlite3.DatabaseError) as error:  # never the request's doing: the files'
+            self._damaged(error)
+            return
+        if self.damage is not None:
+            logger.warning("the collection can be searched again: %s documents", f"{len(self.collection):,}")
+            self.damage = None
+
+    def _reopen(self) -> None:
+        fresh = Collection.open(self.collection.path, encoder=self.collection.encoder, verify=False)
+        stale, self.collection = self.collection, fresh
+        stale.close()
+
+    def _damaged(self, error: BaseException) -> None:
+        """Answer 503 with ``error``'s message from now until a later check finds the collection whole."""
+        message = self._public(" ".join(str(error).splitlines()) or type(error).__name__)
+        message = f"the collection cannot be searched now: {message}; searches resume once it is whole again"
+        if message != self.damage:
+            logger.error("%s", message)
+        self.damage = message
+
+    def _public(self, message: str) -> str:
+        """``message`` without the collection's place on the server: the directory by its name only."""
+        path = Path(self.collection.path)
+        for shown in sorted({str(path.resolve()), str(path.absolute()), str(path)}, key=len, reverse=True):
+            message = message.replace(shown, path.name)
+        return message
 
     def _search(self, queries: list[str], request: SearchRequest) -> list[list[Hit]]:
         self._refresh()
-        return self.collection.search_request(queries, request)
+        if self.damage is not None:
+            raise CollectionDamaged(self.damage)
+        try:
+            return self.collection.search_request(queries, request)
+        except (CollectionError, OSError, sqlite3.DatabaseError) as error:
+            if isinstance(error, sqlite3.DatabaseError) and type(error) is not sqlite3.DatabaseError:
+                raise  # an OperationalError and the like may be the request's doing, not the files'
+            self._damaged(error)
+            raise CollectionDamaged(self.damage) from None
 
     def _next_call(self) -> list[tuple[_Job, Sequence[str]]]:
         """The slices the next search call takes: the head of the line's, and those of later jobs asking the same."""
@@ -145,6 +199,7 @@ class SearchBatcher:
                 continue
             taken = self._next_call()
             queries = [query for _, part in taken for query in part]
+            self._busy = True
             try:
                 results = await loop.run_in_executor(self._executor, self._search, queries, taken[0][0].request)
             except Exception as error:  # handed to each request in the call; the loop goes on
@@ -152,6 +207,8 @@ class SearchBatcher:
                     if not job.future.done():
                         job.future.set_exception(error)
                 continue
+            finally:
+                self._busy = False
             position = 0
             for job, part in taken:
                 job.results.extend(results[position:position + len(part)])
