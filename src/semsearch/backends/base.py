@@ -8,15 +8,86 @@ with -inf.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from semsearch.storage.layout import INDEX_FILE_PREFIX
+from semsearch.errors import SemsearchError
+from semsearch.storage.layout import INDEX_FILE_PREFIX, MAX_DIM
 
 MISSING_ID = -1
+
+
+class BackendParamError(SemsearchError, ValueError):
+    """A backend parameter that is unknown, of the wrong type or out of range: one line naming it.
+
+    A ValueError too, so that code that turns a backend's ValueError into a user's error (a
+    search, an update) treats it as it treats the others."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter a backend takes: its type, and the range or the choices it must be in.
+
+    Checked before the library sees a value: hnswlib's build crashes the process on M=0."""
+
+    kind: type  # int, float, str or bool
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    # Other values besides the range that the library gives a meaning to (Annoy's search_k -1).
+    also: tuple[Any, ...] = ()
+    help: str = ""
+
+    def check(self, backend: str, name: str, value: Any) -> None:
+        def refuse(problem: str) -> BackendParamError:
+            return BackendParamError(f"the {backend} backend's parameter {name} {problem}, got {_shown(value)}")
+
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise refuse("must be true or false")
+        elif self.kind is int:
+            if type(value) is not int and not (isinstance(value, np.integer)):
+                raise refuse("must be an integer")
+        elif self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+                raise refuse("must be a finite number")
+        elif self.kind is str:
+            if not isinstance(value, str):
+                raise refuse("must be a string")
+        if value in self.also and not isinstance(value, bool):
+            return
+        if self.choices is not None and value not in self.choices:
+            raise refuse(f"must be one of {', '.join(str(choice) for choice in self.choices)}")
+        if self.kind in (int, float):
+            low = -math.inf if self.minimum is None else self.minimum
+            high = math.inf if self.maximum is None else self.maximum
+            if not low <= value <= high:
+                allowed = " or ".join(str(extra) for extra in self.also)
+                raise refuse(f"must be from {_number(low)} to {_number(high)}" + (f" (or {allowed})" if allowed else ""))
+        if self.kind is str and self.maximum is not None and len(value) > self.maximum:
+            raise refuse(f"must be at most {int(self.maximum)} characters")
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else str(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_dim(dim: Any) -> int:
+    if type(dim) is not int and not isinstance(dim, np.integer):
+        raise BackendParamError(f"an index's dimension must be an integer, got {_shown(dim)}")
+    if not 1 <= dim <= MAX_DIM:
+        raise BackendParamError(f"an index's dimension must be from 1 to {MAX_DIM:,}, got {dim:,}")
+    return int(dim)
 
 
 class VectorIndex(ABC):
@@ -31,9 +102,13 @@ class VectorIndex(ABC):
     supports_updates: ClassVar[bool] = True
     # Parameters a caller may change per search without rebuilding.
     search_params: ClassVar[tuple[str, ...]] = ()
+    # Every parameter the backend takes, build- and search-time, with its type and range: an unknown
+    # one, or a value out of range, is a BackendParamError before the library sees it.
+    param_schema: ClassVar[dict[str, ParamSpec]] = {}
 
     def __init__(self, dim: int, **params: Any) -> None:
-        self.dim = dim
+        self.dim = check_dim(dim)
+        self.check_params(params)
         self.params: dict[str, Any] = params
         # Threads a library may use to add and search; None leaves it the library's choice (all cores).
         # Not a parameter of the index, so not in ``params``: the benchmark sets 1 to measure one core.
@@ -42,6 +117,11 @@ class VectorIndex(ABC):
     @property
     def file_name(self) -> str:
         return f"{INDEX_FILE_PREFIX}{self.name}"
+
+    @classmethod
+    def saved_files(cls) -> tuple[str, ...]:
+        """The names of the files ``save`` writes and ``load`` opens, so that a collection can insist its manifest lists them."""
+        return (f"{INDEX_FILE_PREFIX}{cls.name}",)
 
     def files_moved_to(self, directory: Path) -> None:
         """The collection's files are now in ``directory`` (an update's new generation): an index that
@@ -83,11 +163,24 @@ class VectorIndex(ABC):
         """A search-time parameter: the caller's value for this search, else the one the index was built with."""
         return params.get(name, self.params[name])
 
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Build parameters (and the search defaults recorded with them): each known, of its type, in its range."""
+        unknown = sorted(set(params) - set(self.param_schema))
+        if unknown:
+            allowed = ", ".join(sorted(self.param_schema)) or "none"
+            raise BackendParamError(f"the {self.name} backend has no parameter {', '.join(map(_shown, unknown))}; it takes: {allowed}")
+        for name, value in params.items():
+            self.param_schema[name].check(self.name, name, value)
+
     def check_search_params(self, params: dict[str, Any]) -> None:
         unknown = sorted(set(params) - set(self.search_params))
         if unknown:
             allowed = ", ".join(self.search_params) or "none"
-            raise ValueError(f"the {self.name} backend has no search parameter {', '.join(unknown)}; it takes: {allowed}")
+            raise BackendParamError(f"the {self.name} backend has no search parameter {', '.join(map(str, unknown))}; it takes: {allowed}")
+        for name, value in params.items():
+            spec = self.param_schema.get(name)
+            if spec is not None:
+                spec.check(self.name, name, value)
 
 
 def save_array(path: Path, array: np.ndarray) -> None:

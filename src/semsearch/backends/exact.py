@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries, load_array, save_array
+from semsearch.backends.base import MISSING_ID, BackendParamError, VectorIndex, as_queries, load_array, save_array
+from semsearch.backends.checks import check_npy, checked_once, damaged, library_errors
+from semsearch.errors import CollectionError
 
 # Queries scored at once: bounds the (block, n) score matrix to about block * n * 4 bytes.
 QUERY_BLOCK = 64
@@ -32,6 +34,10 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 class ExactIndex(VectorIndex):
     name = "exact"
     keeps_vectors = True
+
+    @classmethod
+    def saved_files(cls) -> tuple[str, ...]:
+        return (f"index.{cls.name}", f"index.{cls.name}.ids")
 
     def __init__(self, dim: int, **params: Any) -> None:
         super().__init__(dim, **params)
@@ -79,7 +85,24 @@ class ExactIndex(VectorIndex):
 
     @classmethod
     def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> ExactIndex:
-        index = cls(dim, **params)
-        index._vectors = load_array(directory / index.file_name, mmap=mmap)
-        index._ids = load_array(directory / f"{index.file_name}.ids")
+        path = directory / f"index.{cls.name}"
+        ids_path = directory / f"index.{cls.name}.ids"
+        try:
+            index = cls(dim, **params)
+        except BackendParamError as error:
+            raise CollectionError(f"{directory}: {error}") from None
+        checked_once([path, ids_path], {"backend": cls.name, "dim": dim}, lambda: check_index_files(path, ids_path, dim=dim))
+        with library_errors(path, cls.name):
+            index._vectors = load_array(path, mmap=mmap)
+            index._ids = load_array(ids_path)
         return index
+
+
+def check_index_files(path: Path, ids_path: Path, *, dim: int) -> None:
+    """index.exact: a C-order float32 (n, dim) .npy of finite values; index.exact.ids: n distinct non-negative int64."""
+    rows, _ = check_npy(path, "<f4", lambda shape: None if len(shape) == 2 and shape[1] == dim else f"has shape {shape}, expected (n, {dim})",
+                        finite=True)
+    check_npy(ids_path, "<i8", lambda shape: None if shape == (rows,) else f"has shape {shape}, expected ({rows},) for {rows:,} vectors")
+    ids = load_array(ids_path)
+    if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+        raise damaged(ids_path, "ids that are not distinct non-negative document ids")

@@ -17,15 +17,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries, padded_results
+from semsearch.backends.base import MISSING_ID, ParamSpec, VectorIndex, as_queries, padded_results
 from semsearch.encoders import normalise
 from semsearch.errors import SemsearchError, import_optional
-from semsearch.storage.layout import REDUCER_FILE, VECTORS_FILE
+from semsearch.storage.layout import MAX_RERANK, REDUCER_FILE, VECTORS_FILE
 from semsearch.storage.vector_file import StoredVectors
 
 # Vectors a reducer is fitted on: the first ones added. PCA on 20,000 x 512 takes about a second.
 DEFAULT_SAMPLE_SIZE = 20_000
 SEED = 42
+# Candidates fetched and re-ranked by cosine on the full vectors: the search parameter rerank=N.
+RERANK = ParamSpec(int, 0, MAX_RERANK)
 
 
 class Reducer:
@@ -129,6 +131,9 @@ class ReducedIndex(VectorIndex):
     def __init__(self, inner: VectorIndex, reducer: Reducer, *, rerank: int = 0, sample_size: int = DEFAULT_SAMPLE_SIZE,
                  full_vectors: Path | None = None) -> None:
         self.inner = inner  # first: the threads setter that VectorIndex.__init__ calls passes them on to it
+        # The inner index's parameters (checked by it already), and rerank, which only this one takes.
+        self.param_schema = {**inner.param_schema, "rerank": RERANK}  # type: ignore[misc]
+        self.name = inner.name  # type: ignore[misc]
         super().__init__(inner.dim, **inner.params)
         self.params = inner.params  # the manifest's backend params are the inner index's
         self.reducer = reducer
