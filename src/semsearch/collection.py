@@ -5,7 +5,6 @@ The CLI, the HTTP server and the Beam pipeline's last step are thin layers over 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import time
 from collections.abc import Iterable, Sequence
@@ -15,34 +14,30 @@ from typing import Any, overload
 import numpy as np
 
 from semsearch.backends import DEFAULT_BACKEND, VectorIndex
-from semsearch.backends.factory import new_index, open_index
+from semsearch.backends.factory import open_index
 from semsearch.backends.reachability import Orphans
 from semsearch.documents import Document, Hit
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, check_same_encoder, encoder_for_manifest, get_encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
 from semsearch.errors import CollectionError, SemsearchError
+from semsearch.search.access import DocumentAccess
 from semsearch.search.query import SearchRequest
 from semsearch.search.retrieval import rankings
 from semsearch.sources.corpus import Corpus, ReadStats, read_corpus
 from semsearch.sources.datasets import resolve_source
 from semsearch.sources.embedding_files import open_embedding_files
-from semsearch.storage.atomic import recover_directory, replace_directory
+from semsearch.storage.atomic import recover_directory
 from semsearch.storage.layout import (
     DOCUMENTS_FILE,
     VECTORS_FILE,
     data_directory,
-    describe_files,
-    is_collection,
-    new_manifest,
     read_manifest,
     update_lock,
     verify_files,
-    write_manifest,
 )
 from semsearch.storage.store import DocumentStore
 from semsearch.storage.vector_file import StoredVectors
-from semsearch.writing.build import BuildOptions, CorpusSource, EmbeddedSource, build_plan, write_collection_files
-from semsearch.writing.checkpoint import BuildWorkspace
+from semsearch.writing.build import BuildOptions, CorpusSource, EmbeddedSource, build_collection
 from semsearch.writing.update import UpdateRequest, UpdateStats, apply_update
 
 # Opening retries when an update deletes the files of the manifest it read (see updates.py).
@@ -62,8 +57,11 @@ def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
     return get_encoder(encoder or DEFAULT_ENCODER)
 
 
-class Collection:
-    """A built collection, opened for search. Create one with ``build`` or ``open``."""
+class Collection(DocumentAccess):
+    """A built collection, opened for search. Create one with ``build`` or ``open``.
+
+    Getting at its documents (``get``, ``count``, ``iter_documents``, ``export``, ``similar``) is in
+    ``search.access.DocumentAccess``."""
 
     def __init__(self, path: Path, manifest: dict[str, Any], store: DocumentStore, index: VectorIndex, encoder: Encoder) -> None:
         self.path = path
@@ -142,31 +140,10 @@ class Collection:
 
     @classmethod
     def _build(cls, source: EmbeddedSource, path: Path, encoder: Encoder, options: BuildOptions) -> Collection:
-        if path.exists() and not is_collection(path) and (not path.is_dir() or any(path.iterdir())):
-            raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
-        index = new_index(options.backend, encoder.dim, options.backend_params, options.reduce)
-        workspace = BuildWorkspace(path, build_plan(source, encoder, index)).open(resume=options.resume)
-        try:
-            count = write_collection_files(workspace, source, index, encoder.dim, batch_size=options.batch_size, progress=options.progress)
-            workspace.remove_work_files()
-            if count == 0:
-                raise SemsearchError(f"{source.description}: no documents to index")
-            files = describe_files(workspace.path, [entry.name for entry in workspace.path.iterdir()])
-            manifest = new_manifest(encoder, index, count=count, source=source.description, files=files)
-            write_manifest(workspace.path, manifest)
-            # An update of the old collection finishes first, and one waiting starts on the new one.
-            with update_lock(path) if is_collection(path) else contextlib.nullcontext():
-                replace_directory(workspace.path, path)
-            workspace.release()
-        except KeyboardInterrupt:  # kept for --resume
-            workspace.release()
-            raise
-        except BaseException:
-            workspace.discard()
-            raise
+        resumed_at = build_collection(source, path, encoder, options)
         collection = cls.open(path, encoder=encoder, verify=False)
         collection.build_stats = source.stats
-        collection.resumed_at = workspace.resumed_at
+        collection.resumed_at = resumed_at
         return collection
 
     # -- opening --
@@ -288,29 +265,39 @@ class Collection:
 
     @overload
     def search(self, query: str, k: int = 10, *, mode: str = "semantic", date_from: datetime.date | str | None = None,
-               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None, **search_params: Any) -> list[Hit]: ...
+               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None,
+               offset: int = 0, min_score: float | None = None, **search_params: Any) -> list[Hit]: ...
     @overload
     def search(self, query: Sequence[str], k: int = 10, *, mode: str = "semantic", date_from: datetime.date | str | None = None,
-               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None, **search_params: Any) -> list[list[Hit]]: ...
+               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None,
+               offset: int = 0, min_score: float | None = None, **search_params: Any) -> list[list[Hit]]: ...
 
     def search(self, query: str | Sequence[str], k: int = 10, *, mode: str = "semantic", date_from: datetime.date | str | None = None,
-               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None, **search_params: Any) -> list[Hit] | list[list[Hit]]:
+               date_to: datetime.date | str | None = None, where: dict[str, Any] | None = None,
+               offset: int = 0, min_score: float | None = None, **search_params: Any) -> list[Hit] | list[list[Hit]]:
         """The k documents nearest in meaning to a query, best first; a list of queries gives a list of lists.
 
         ``mode``: "semantic" (cosine similarity), "keyword" (SQLite FTS5 BM25, score = -bm25) or
         "hybrid" (both fused by reciprocal rank, score = the fused sum). ``date_from`` and
-        ``date_to`` (YYYY-MM-DD, inclusive) and ``where`` (metadata field -> value) filter the
-        documents; a filtered search still returns k hits when k documents match.
+        ``date_to`` (YYYY-MM-DD, inclusive) and ``where`` (metadata conditions, see ``semsearch.filters``) filter the
+        documents; a filtered search still returns k hits when k documents match. ``offset`` skips
+        that many hits first (the next page); ``min_score`` drops hits scored below it.
         """
-        request = SearchRequest.of(k, mode=mode, date_from=date_from, date_to=date_to, where=where, **search_params)
+        request = SearchRequest.of(k, mode=mode, date_from=date_from, date_to=date_to, where=where, offset=offset, min_score=min_score,
+                                   **search_params)
         results = self.search_request([query] if isinstance(query, str) else list(query), request)
         return results[0] if isinstance(query, str) else results
 
-    def search_request(self, queries: list[str], request: SearchRequest) -> list[list[Hit]]:
-        """The hits of each query for a request made (and checked) already, as the CLI and the server make them."""
+    def search_request(self, queries: list[str], request: SearchRequest, query_vectors: np.ndarray | None = None) -> list[list[Hit]]:
+        """The hits of each query for a request made (and checked) already, as the CLI and the server make them
+        (``query_vectors``: the queries' vectors, when they are not texts to encode)."""
         if not queries:
             return []
-        found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans)
+        if any(not isinstance(text, str) or not text.strip() for text in queries):
+            raise SemsearchError("the query is blank; type a few words")
+        if request.filter is not None:
+            self.store.check_fields(request.filter)
+        found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans, query_vectors)
         documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
         return [
             [

@@ -129,7 +129,8 @@ def test_metadata_values_of_json_types(tmp_path: Path, fake_encoder, backend: st
         assert {h.id for h in collection.search("storm", k=5, where={"live": True})} == {0}
         assert {h.id for h in collection.search("storm", k=5, where={"region": None})} == {2}
         assert {h.id for h in collection.search("storm", k=5, where={"priority": 3, "region": "north"})} == {0}
-        assert collection.search("storm", k=5, where={"no such field": "x"}) == []
+        with pytest.raises(FilterError, match="no document has a metadata field .no such field.; the fields are live, priority, region"):
+            collection.search("storm", k=5, where={"no such field": "x"})
 
 
 @pytest.mark.parametrize(

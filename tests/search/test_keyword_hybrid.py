@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Collection, Document
+from semsearch.errors import SemsearchError
 from semsearch.search.retrieval import RRF_CONSTANT, fuse
 
 TEXTS = [
@@ -53,9 +54,16 @@ def test_fts_syntax_in_a_query_is_matched_as_words(collection: Collection, query
     assert {hit.id for hit in collection.search(query, k=10, mode="keyword")} >= {0, 4}
 
 
-@pytest.mark.parametrize("query", ["", "   ", "?!", "—"])
+@pytest.mark.parametrize("query", ["?!", "—"])
 def test_a_query_without_words_finds_nothing_by_keyword(collection: Collection, query: str) -> None:
     assert collection.search(query, k=5, mode="keyword") == []
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+@pytest.mark.parametrize("query", ["", "   "])
+def test_a_blank_query_is_a_mistake_not_arbitrary_hits(collection: Collection, query: str, mode: str) -> None:
+    with pytest.raises(SemsearchError, match="the query is blank"):
+        collection.search(query, k=5, mode=mode)
 
 
 def test_keyword_and_hybrid_honour_filters(collection: Collection) -> None:

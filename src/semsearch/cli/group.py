@@ -117,3 +117,17 @@ def encoder_trust_options(function: Any) -> Any:
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def filter_options(function: Any) -> Any:
+    """``--date-from``, ``--date-to`` and ``--where``, for every command that filters documents."""
+    options = [
+        click.option("--date-from", metavar="YYYY-MM-DD", help="Only documents dated on or after this day."),
+        click.option("--date-to", metavar="YYYY-MM-DD", help="Only documents dated on or before this day."),
+        click.option("--where", "where", multiple=True, metavar="CONDITION",
+                     help="Only documents whose metadata matches: FIELD=VALUE, FIELD!=VALUE, FIELD>=VALUE (> <= <), "
+                          "'FIELD in (A,B)', 'FIELD not in (A,B)'; repeatable, all must hold."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function

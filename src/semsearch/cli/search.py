@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from semsearch.cli.group import cli, encoder_trust_options, parse_params
+from semsearch.cli.group import cli, encoder_trust_options, filter_options, parse_params
 from semsearch.collection import Collection
 from semsearch.documents import Hit
 from semsearch.encoders import format_spec
@@ -17,9 +17,9 @@ from semsearch.filters import parse_where
 from semsearch.search.query import MODES, SearchRequest
 
 
-def format_hits(query: str, hits: list[Hit]) -> str:
+def format_hits(query: str, hits: list[Hit], first_rank: int = 1) -> str:
     lines = [f"{query}"] if hits else [f"{query}: no matches"]
-    for rank, hit in enumerate(hits, start=1):
+    for rank, hit in enumerate(hits, start=first_rank):
         date = hit.date.isoformat() if hit.date else " " * 10
         lines.append(f"{rank:3d}. {hit.score:.3f}  {date}  {hit.text}")
     return "\n".join(lines)
@@ -52,12 +52,12 @@ def _queries(query: str | None) -> Iterator[str]:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Search-time backend parameter, e.g. expansion_search=128.")
 @click.option("--mode", type=click.Choice(MODES), default="semantic", show_default=True,
               help="semantic: by meaning; keyword: by words (BM25); hybrid: both, fused by reciprocal rank.")
-@click.option("--date-from", metavar="YYYY-MM-DD", help="Only documents dated on or after this day.")
-@click.option("--date-to", metavar="YYYY-MM-DD", help="Only documents dated on or before this day.")
-@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only documents whose metadata FIELD is VALUE; repeatable.")
+@filter_options
+@click.option("--offset", type=click.IntRange(min=0, max=10_000), default=0, show_default=True, help="Skip this many hits first (the next page).")
+@click.option("--min-score", type=float, help="Leave out hits scored below this.")
 @encoder_trust_options
 def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[str, ...], mode: str, date_from: str | None,
-           date_to: str | None, where: tuple[str, ...], encoder: str | None, trust_encoder: bool) -> None:
+           date_to: str | None, where: tuple[str, ...], offset: int, min_score: float | None, encoder: str | None, trust_encoder: bool) -> None:
     """Search the collection at PATH for QUERY.
 
     Without QUERY: an interactive prompt at a terminal, otherwise one query per line of stdin.
@@ -68,14 +68,15 @@ def search(path: Path, query: str | None, k: int, as_json: bool, params: tuple[s
       semsearch search news.semsearch "rivkin trial" --mode hybrid --date-from 2003-03-01 --date-to 2003-03-31
     """
     # Made once, so a bad date or filter is reported before the collection is opened.
-    request = SearchRequest.of(k, mode=mode, date_from=date_from, date_to=date_to, where=parse_where(where), **parse_params(params))
+    request = SearchRequest.of(k, mode=mode, date_from=date_from, date_to=date_to, where=parse_where(where), offset=offset,
+                               min_score=min_score, **parse_params(params))
     with Collection.open(path, encoder=encoder, trust_encoder=trust_encoder) as collection:
         for text in _queries(query):
             [hits] = collection.search_request([text], request)
             if as_json:
                 click.echo(json.dumps({"query": text, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
             else:
-                click.echo(format_hits(text, hits))
+                click.echo(format_hits(text, hits, first_rank=offset + 1))
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))

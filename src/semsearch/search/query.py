@@ -8,6 +8,7 @@ the server's batcher groups requests by it (it is hashable), retrieval ranks by 
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from semsearch.errors import SemsearchError
 from semsearch.filters import Filter
 
 MODES = ("semantic", "keyword", "hybrid")
+# Pages reach this far at most: each one searches offset + k deep.
+MAX_OFFSET = 10_000
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class SearchRequest:
     mode: str = "semantic"
     filter: Filter | None = None
     params: tuple[tuple[str, Any], ...] = ()
+    # Hits skipped before the k returned (the next page), and the score below which hits are dropped.
+    offset: int = 0
+    min_score: float | None = None
 
     @classmethod
     def of(
@@ -36,6 +42,8 @@ class SearchRequest:
         date_from: datetime.date | str | None = None,
         date_to: datetime.date | str | None = None,
         where: Mapping[str, Any] | None = None,
+        offset: int = 0,
+        min_score: float | None = None,
         **params: Any,
     ) -> SearchRequest:
         """A checked request: k at least 1, a known mode, a valid filter (``Filter.of``)."""
@@ -43,7 +51,12 @@ class SearchRequest:
             raise SemsearchError(f"k must be at least 1, got {k}")
         if mode not in MODES:
             raise SemsearchError(f"no search mode {mode!r}; choose one of {', '.join(MODES)}")
-        return cls(k, mode, Filter.of(date_from, date_to, where), tuple(sorted(params.items())))
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+            raise SemsearchError(f"offset must be a whole number from 0 to {MAX_OFFSET:,}, got {offset!r}")
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not math.isfinite(min_score)):
+            raise SemsearchError(f"min_score must be a finite number, got {min_score!r}")
+        return cls(k, mode, Filter.of(date_from, date_to, where), tuple(sorted(params.items())), offset,
+                   None if min_score is None else float(min_score))
 
     @property
     def search_params(self) -> dict[str, Any]:

@@ -44,14 +44,25 @@ VectorLookup = Callable[[np.ndarray], np.ndarray]
 
 
 def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, index: VectorIndex, store: DocumentStore,
-             vectors_of: VectorLookup, orphans: Orphans | None = None) -> list[Ranking]:
-    """Per query, up to ``request.k`` (id, score) pairs, best first, by the request's mode and filter."""
-    k, mode, where = request.k, request.mode, request.filter
+             vectors_of: VectorLookup, orphans: Orphans | None = None, query_vectors: np.ndarray | None = None) -> list[Ranking]:
+    """Per query, up to ``request.k`` (id, score) pairs, best first, by the request's mode and filter,
+    after the first ``request.offset`` and at least ``request.min_score``."""
+    found = _rankings(request, queries, encoder, index, store, vectors_of, orphans, query_vectors)
+    start, stop = request.offset, request.offset + request.k
+    if request.min_score is None:
+        return [ranking[start:stop] for ranking in found]
+    return [[(i, score) for i, score in ranking[start:stop] if score >= request.min_score] for ranking in found]
+
+
+def _rankings(request: SearchRequest, queries: list[str], encoder: Encoder, index: VectorIndex, store: DocumentStore,
+              vectors_of: VectorLookup, orphans: Orphans | None, query_vectors: np.ndarray | None) -> list[Ranking]:
+    k, mode, where = request.k + request.offset, request.mode, request.filter
     depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
     semantic: list[Ranking] = []
     if mode != "keyword":
         try:
-            semantic = semantic_rankings(index, store, vectors_of, encoder.encode(queries), depth, where, request.search_params,
+            vectors = encoder.encode(queries) if query_vectors is None else query_vectors
+            semantic = semantic_rankings(index, store, vectors_of, vectors, depth, where, request.search_params,
                                          orphans=orphans)
         except ValueError as error:
             raise SemsearchError(str(error)) from None

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.documents import Document
+from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
 from semsearch.errors import CollectionError
-from semsearch.filters import Filter
+from semsearch.filters import Filter, FilterError
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -102,14 +102,81 @@ def _connect_checked(database: str, path: Path, *, uri: bool, writes: bool) -> s
     return connection
 
 
-def _row_to_document(row: tuple[int, str, str | None, str]) -> Document:
+def _row_to_document(row: tuple[Any, Any, Any, Any]) -> Document:
+    """A stored row as a Document, whatever its columns hold: a store may come from a stranger (SQLite keeps any
+    type in any column), and one odd row must not fail every search that finds it. So it degrades: text that is
+    not text is decoded (bytes, as UTF-8 with replacement) or shown (a number); a date that is not an ISO date
+    is None; meta that is not a JSON object of JSON values (see ``meta_problem``: no NaN, lone surrogate or
+    nesting past 64) is {}. What semsearch itself writes always reads back unchanged."""
     document_id, text, date, meta = row
-    return Document(
-        id=document_id,
-        text=text,
-        date=datetime.date.fromisoformat(date) if date else None,
-        meta=json.loads(meta) if meta and meta != "{}" else {},
-    )
+    return Document(id=int(document_id), text=_stored_text(text), date=_stored_date(date), meta=_stored_meta(meta))
+
+
+def _stored_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
+
+
+def _stored_date(value: Any) -> datetime.date | None:
+    if not isinstance(value, str) or not value or len(value) > 32:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _origin(document: Document) -> str:
+    return f"{document.origin}: " if document.origin else ""
+
+
+def _document_row(document: Document) -> tuple[int, str, str | None, str]:
+    """The row ``add`` inserts for a document, or a CollectionError saying what about it cannot be stored."""
+    where = _origin(document)
+    document_id = document.id
+    if isinstance(document_id, bool) or not isinstance(document_id, int) or not is_document_id(document_id):
+        raise CollectionError(f"{where}document id {document_id!r} is not an integer from 0 to {MAX_DOCUMENT_ID}")
+    if not isinstance(document.text, str):
+        raise CollectionError(f"{where}document {document_id}: its text is {type(document.text).__name__}, not text")
+    if (surrogate := lone_surrogate(document.text)) is not None:
+        raise CollectionError(f"{where}document {document_id}: its text holds a lone surrogate {surrogate!r}, which is not text")
+    date = document.date
+    if isinstance(date, datetime.datetime):
+        date = date.date()
+    if date is not None and not isinstance(date, datetime.date):
+        raise CollectionError(f"{where}document {document_id}: its date is {type(date).__name__}, not a date")
+    meta = document.meta
+    if meta:
+        if (problem := meta_problem(meta)) is not None:
+            raise CollectionError(f"{where}document {document_id}: {problem}")
+        try:
+            stored_meta = json.dumps(meta, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError) as error:
+            raise CollectionError(f"{where}document {document_id}: its metadata cannot be written as JSON: {error}") from None
+    elif meta is None or isinstance(meta, dict):
+        stored_meta = "{}"
+    else:
+        raise CollectionError(f"{where}document {document_id}: {meta_problem(meta)}")
+    return document_id, document.text, date.isoformat() if date else None, stored_meta
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _stored_meta(value: Any) -> dict[str, Any]:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str) or value in ("", "{}"):
+        return {}
+    try:
+        meta = json.loads(value, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # not JSON (or NaN, or an integer of 4,300 digits), or nested past the stack
+        return {}
+    return meta if meta_problem(meta) is None else {}
 
 
 class DocumentStore:
@@ -118,6 +185,7 @@ class DocumentStore:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._connection = connection
         self.path = path
+        self._known_fields: set[str] = set()  # metadata fields some document has, found by check_fields
 
     @classmethod
     def create(cls, path: Path, *, journaled: bool = False) -> DocumentStore:
@@ -157,22 +225,28 @@ class DocumentStore:
         return cls(_connect_checked(uri, path, uri=True, writes=not read_only), path)
 
     def add(self, documents: Sequence[Document]) -> None:
-        rows = [
-            (
-                document.id,
-                document.text,
-                document.date.isoformat() if document.date else None,
-                json.dumps(document.meta, ensure_ascii=False, default=str) if document.meta else "{}",
-            )
-            for document in documents
-        ]
+        """Insert documents in one transaction: all of them, or none and a CollectionError naming the document.
+
+        Each needs an id from 0 to 2^63 - 1 that is not in the store, text without lone surrogates, a date or
+        None, and metadata that ``meta_problem`` accepts. The corpus readers refuse the rest with the line it
+        came from; these checks speak for documents made in Python, and name the line (``Document.origin``)
+        of an id that repeats one of an earlier batch.
+        """
+        rows = [_document_row(document) for document in documents]
         try:
             with self._connection:
                 self._connection.executemany("INSERT INTO documents (id, text, date, meta) VALUES (?, ?, ?, ?)", rows)
-        except sqlite3.IntegrityError:
-            existing = self.existing([row[0] for row in rows])
-            duplicate = existing[0] if existing else _first_repeat([row[0] for row in rows])
-            raise CollectionError(f"duplicate document id {duplicate}") from None
+        except sqlite3.IntegrityError as error:
+            existing = set(self.existing([row[0] for row in rows]))
+            seen: dict[int, Document] = {}
+            for document in documents:
+                if document.id in existing:
+                    raise CollectionError(f"{_origin(document)}duplicate document id {document.id}: an earlier document has it") from None
+                if document.id in seen:
+                    first = seen[document.id].origin
+                    raise CollectionError(f"{_origin(document)}duplicate document id {document.id}{f' ({first} has it too)' if first else ''}") from None
+                seen[document.id] = document
+            raise CollectionError(f"the documents cannot be stored: {error}") from None
 
     def remove(self, ids: Iterable[int]) -> None:
         with self._connection:
@@ -202,6 +276,33 @@ class DocumentStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             yield from self._connection.execute(f"SELECT {columns} FROM documents WHERE id IN ({marks}) AND {clause}", [*chunk, *parameters])
+
+    def documents(self, where: Filter | None = None, *, limit: int | None = None, offset: int = 0,
+                  batch_size: int = 1_000) -> Iterator[Document]:
+        """Documents in id order, ``batch_size`` rows per query (keyset pages: memory stays bounded
+        and no page costs more than the first, however far in), after skipping ``offset``."""
+        clause, parameters = where.sql() if where is not None else ("1", [])
+        remaining = limit
+        last_id: int | None = None
+        if offset:
+            skipped = self._connection.execute(
+                f"SELECT id FROM documents WHERE {clause} ORDER BY id LIMIT 1 OFFSET ?", [*parameters, offset - 1]).fetchone()
+            if skipped is None:
+                return
+            last_id = int(skipped[0])
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            after = "" if last_id is None else "AND id > ? "
+            rows = self._connection.execute(
+                f"SELECT id, text, date, meta FROM documents WHERE ({clause}) {after}ORDER BY id LIMIT ?",
+                [*parameters, *([] if last_id is None else [last_id]), size]).fetchall()
+            for row in rows:
+                yield _row_to_document(row)
+            if len(rows) < size:
+                return
+            last_id = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
 
     def _ids_where(self, clause: str, parameters: Sequence[Any]) -> np.ndarray:
         rows = self._connection.execute(f"SELECT id FROM documents WHERE {clause} ORDER BY id", parameters).fetchall()
@@ -238,6 +339,31 @@ class DocumentStore:
         )
         rows = self._connection.execute(query, [match, *parameters, k]).fetchall()
         return [(int(document_id), -float(rank)) for document_id, rank in rows]
+
+    def metadata_fields(self, where: Filter | None = None) -> list[str]:
+        """Every metadata field some (matching) document has, sorted: the columns of a CSV export."""
+        clause, parameters = where.sql() if where is not None else ("1", [])
+        rows = self._connection.execute(
+            f"SELECT DISTINCT field.key FROM documents, json_each(documents.meta) AS field "
+            f"WHERE json_valid(documents.meta) AND json_type(documents.meta) = 'object' AND ({clause}) ORDER BY 1", parameters)
+        return [row[0] for row in rows]
+
+    def check_fields(self, where: Filter) -> None:
+        """A filter naming a metadata field that no document has is a mistake (a typo, most often):
+        a FilterError naming the fields there are, rather than silently no hits."""
+        for name in where.fields():
+            if name in self._known_fields:
+                continue
+            found = self._connection.execute("SELECT 1 FROM documents WHERE json_type(meta, ?) IS NOT NULL LIMIT 1",
+                                             [f'$."{name}"']).fetchone()
+            if found:
+                self._known_fields.add(name)
+                continue
+            present = [row[0] for row in self._connection.execute(
+                "SELECT DISTINCT field.key FROM (SELECT meta FROM documents WHERE json_valid(meta) LIMIT 10000) AS sample, "
+                "json_each(sample.meta) AS field ORDER BY 1 LIMIT 50")]
+            there = f"the fields are {', '.join(present)}" if present else "the documents have no metadata fields"
+            raise FilterError(f"no document has a metadata field {name!r}; {there}")
 
     def __len__(self) -> int:
         return self._connection.execute("SELECT count(*) FROM documents").fetchone()[0]

@@ -18,6 +18,7 @@ on from there, and the index is loaded from its last snapshot and filled from th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
@@ -39,8 +40,19 @@ from semsearch.sources.corpus import Corpus, ReadStats
 from semsearch.documents import Document
 from semsearch.encoders.parallel import embed_documents, progress_bar
 from semsearch.encoders import Encoder
-from semsearch.errors import BuildInterrupted
-from semsearch.storage.layout import DOCUMENTS_FILE, VECTORS_FILE, index_entries
+from semsearch.errors import BuildInterrupted, SemsearchError
+from semsearch.backends.factory import new_index
+from semsearch.storage.atomic import replace_directory
+from semsearch.storage.layout import (
+    DOCUMENTS_FILE,
+    VECTORS_FILE,
+    describe_files,
+    index_entries,
+    is_collection,
+    new_manifest,
+    update_lock,
+    write_manifest,
+)
 from semsearch.storage.verified import file_identity
 from semsearch.storage.store import DocumentStore
 from semsearch.storage.vector_file import VectorFileWriter
@@ -164,6 +176,36 @@ class CorpusSource:
         for _ in islice(documents, skip):  # stored already; read past them
             pass
         yield from embed_documents(documents, self.encoder, batch_size=self.batch_size, parallel=self.parallel, workers=self.workers)
+
+
+def build_collection(source: EmbeddedSource, path: Path, encoder: Encoder, options: BuildOptions) -> int:
+    """Build the collection at ``path`` from ``source`` in its workspace and swap it into place.
+
+    Returns how many documents an interrupted build had done already (0 unless resumed). A failed
+    build removes its workspace; an interrupted one (``KeyboardInterrupt``) keeps it for ``--resume``.
+    """
+    if path.exists() and not is_collection(path) and (not path.is_dir() or any(path.iterdir())):
+        raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
+    index = new_index(options.backend, encoder.dim, options.backend_params, options.reduce)
+    workspace = BuildWorkspace(path, build_plan(source, encoder, index)).open(resume=options.resume)
+    try:
+        count = write_collection_files(workspace, source, index, encoder.dim, batch_size=options.batch_size, progress=options.progress)
+        workspace.remove_work_files()
+        if count == 0:
+            raise SemsearchError(f"{source.description}: no documents to index")
+        files = describe_files(workspace.path, [entry.name for entry in workspace.path.iterdir()])
+        write_manifest(workspace.path, new_manifest(encoder, index, count=count, source=source.description, files=files))
+        # An update of the old collection finishes first, and one waiting starts on the new one.
+        with update_lock(path) if is_collection(path) else contextlib.nullcontext():
+            replace_directory(workspace.path, path)
+        workspace.release()
+    except KeyboardInterrupt:  # kept for --resume
+        workspace.release()
+        raise
+    except BaseException:
+        workspace.discard()
+        raise
+    return workspace.resumed_at
 
 
 def build_plan(source: EmbeddedSource, encoder: Encoder, index: VectorIndex) -> dict[str, Any]:
