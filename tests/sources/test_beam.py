@@ -111,3 +111,20 @@ def test_duplicate_ids_across_shards_and_unknown_files_are_clear_errors(fake_enc
     (tmp_path / "emb.avro").write_bytes(b"x")
     with pytest.raises(CorpusError, match=r"no reader for \.avro files; --from-embeddings reads \.parquet"):
         open_embedding_files(f"{tmp_path}/emb.avro", batch_size=10)
+
+
+def test_beam_embed_keeps_beams_log_out_of_the_way_unless_verbose(tmp_path: Path) -> None:
+    """A real DirectRunner run in worker processes: its stderr holds semsearch's two lines, not Beam's fifty."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from semsearch.cli import main; main()", "beam-embed", "abcnews-sample", str(tmp_path / "emb"),
+               "--limit", "40", "--batch-size", "20"]
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.splitlines() == [
+        f"wrote 2 Parquet files: {tmp_path / 'emb'}-*.parquet",
+        f"build the collection with: semsearch build --from-embeddings '{tmp_path / 'emb'}*.parquet' -o NAME.semsearch",
+    ]
+    verbose = subprocess.run([*command, "-v"], capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 0 and len(verbose.stderr.splitlines()) > 10 and "sdk" in verbose.stderr.lower()

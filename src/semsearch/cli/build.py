@@ -77,10 +77,12 @@ def build(ctx: click.Context, source: str | None, embeddings: str | None, path: 
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("--encoder-threads", type=click.IntRange(min=1), default=1, show_default=True, help="BLAS threads per Beam worker.")
 @click.option("--limit", type=click.IntRange(min=1), help="Embed only the first N documents.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Beam's own log (otherwise kept in a file, and named if the pipeline fails).")
 @corpus_options
 @click.pass_context
 def beam_embed(ctx: click.Context, source: str, output_prefix: str, encoder: str, batch_size: int, encoder_threads: int, limit: int | None,
-               corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool) -> None:
+               verbose: bool, corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None,
+               skip_bad_rows: bool) -> None:
     """Embed SOURCE on Apache Beam into sharded Parquet files OUTPUT_PREFIX-SSSSS-of-NNNNN.parquet.
 
     Options this command does not know go to Beam: the DirectRunner by default (one worker
@@ -93,7 +95,7 @@ def beam_embed(ctx: click.Context, source: str, output_prefix: str, encoder: str
     from semsearch.sources.beam import run_pipeline
 
     files = run_pipeline(
-        str(resolve_source(source)), output_prefix, ctx.args, encoder=encoder, batch_size=batch_size, threads=encoder_threads,
+        str(resolve_source(source)), output_prefix, ctx.args, encoder=encoder, batch_size=batch_size, threads=encoder_threads, verbose=verbose,
         format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, limit=limit,
     )
     click.echo(f"wrote {len(files)} Parquet files: {output_prefix}-*.parquet", err=True)

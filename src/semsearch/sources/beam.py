@@ -19,8 +19,10 @@ re-ranking, and stores the fitted reducer with the collection, exactly as a loca
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,9 +32,14 @@ from typing import Any
 from semsearch.cpus import available_cpus
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
 from semsearch.sources.embedding_files import PARQUET_METADATA_KEY
-from semsearch.errors import import_optional
+from semsearch.errors import SemsearchError, import_optional
 
-beam = import_optional("apache_beam", "apache-beam", "beam", "semsearch beam-embed (Apache Beam)")
+_root_level = logging.root.level
+logging.root.setLevel(logging.ERROR)  # importing Beam warns about Google Cloud libraries this pipeline never uses
+try:
+    beam = import_optional("apache_beam", "apache-beam", "beam", "semsearch beam-embed (Apache Beam)")
+finally:
+    logging.root.setLevel(_root_level)
 
 
 @contextmanager
@@ -118,6 +125,30 @@ def pipeline_options(arguments: Sequence[str]) -> Any:
     return options
 
 
+@contextmanager
+def beam_log(verbose: bool) -> Iterator[Path | None]:
+    """Beam's own log (about 50 lines from the runner and each worker process) to a file, unless ``verbose``.
+
+    The DirectRunner's workers are processes that write to the standard error they inherit, so
+    the file descriptor itself is pointed at the file while the pipeline runs, then put back.
+    """
+    if verbose:
+        yield None
+        return
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    handle, name = tempfile.mkstemp(prefix="semsearch-beam-", suffix=".log")
+    saved = os.dup(2)
+    sys.stderr.flush()
+    os.dup2(handle, 2)
+    try:
+        yield Path(name)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(handle)
+
+
 def run_pipeline(
     source: str,
     output_prefix: str,
@@ -126,9 +157,29 @@ def run_pipeline(
     encoder: str = "use-multilingual",
     batch_size: int = DEFAULT_BATCH_SIZE,
     threads: int = 1,
+    verbose: bool = False,
     **corpus_options: Any,
 ) -> list[str]:
-    """Embed ``source`` into ``OUTPUT_PREFIX-SSSSS-of-NNNNN.parquet``; returns the files written."""
+    """Embed ``source`` into ``OUTPUT_PREFIX-SSSSS-of-NNNNN.parquet``; returns the files written.
+
+    Beam's log goes to a temporary file unless ``verbose``; it is kept, and named in the error,
+    when the pipeline fails, and deleted when it succeeds.
+    """
+    with beam_log(verbose) as log_file:
+        try:
+            files = _run(source, output_prefix, beam_arguments, encoder, batch_size, threads, corpus_options)
+        except SemsearchError as error:
+            raise SemsearchError(f"{error}{f' (Beam log: {log_file})' if log_file else ''}") from None
+        except Exception as error:  # noqa: BLE001 - Beam wraps a worker's failure in its own exceptions
+            reason = " ".join(str(error).split())[-500:]
+            raise SemsearchError(f"the Beam pipeline failed: {reason}{f' (Beam log: {log_file})' if log_file else ''}") from None
+    if log_file is not None:
+        log_file.unlink(missing_ok=True)
+    return files
+
+
+def _run(source: str, output_prefix: str, beam_arguments: Sequence[str], encoder: str, batch_size: int, threads: int,
+         corpus_options: dict[str, Any]) -> list[str]:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.io.parquetio import WriteToParquet
 
