@@ -23,7 +23,7 @@ class MissingExtraError(SemsearchError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(
             f"{purpose} needs the Python package {package!r}, which is not installed; "
-            f"install it with: pip install 'semsearch[{extra}]'"
+            f"install it with: pip install 'semsearch[{extra}]' (from a clone of semsearch: pip install -e '.[{extra}]')"
         )
         self.package = package
         self.extra = extra
