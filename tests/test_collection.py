@@ -168,3 +168,20 @@ def test_copied_collection_opens_elsewhere(tmp_path: Path, built: Path, fake_enc
     shutil.copytree(built, copy)
     with Collection.open(copy, encoder=fake_encoder) as collection:
         assert len(collection.search("rain drought", k=3)) == 3
+
+
+def test_a_build_keeps_a_few_of_its_texts_as_examples_for_the_page(tmp_path, sample_csv, fake_encoder) -> None:
+    import json
+
+    from semsearch import Collection
+
+    path = tmp_path / "c.semsearch"
+    with Collection.build(sample_csv, path, encoder=fake_encoder, backend="exact", limit=300) as collection:
+        examples = collection.info()["examples"]
+        texts = {document.text for document in collection.iter_documents()}
+    assert len(examples) == 3 and set(examples) <= texts and all(12 <= len(text) <= 60 for text in examples)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["examples"] = ["x" * 1000, {"html": "<script>"}, 7]  # a stranger's manifest
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with Collection.open(path, encoder=fake_encoder) as collection:
+        assert collection.info()["examples"] == ["x" * 200]

@@ -322,6 +322,9 @@ class Collection(DocumentAccess):
         facts["path"] = str(self.path)
         facts["size_bytes"] = sum(entry["size"] for entry in self.manifest["files"].values())
         facts["files"] = sorted(self.manifest["files"])
+        # A few of its texts chosen at build time, for the search page; from a stranger's manifest, only short text.
+        examples = self.manifest.get("examples")
+        facts["examples"] = [text[:200] for text in examples[:5] if isinstance(text, str)] if isinstance(examples, list) else []
         return facts
 
     def __len__(self) -> int:

@@ -129,8 +129,9 @@ def index_entries(index: VectorIndex) -> dict[str, Any]:
     return {"backend": {"name": index.name, "params": index.params}, "reducer": index.reducer_spec()}
 
 
-def new_manifest(encoder: Encoder, index: VectorIndex, *, count: int, source: str, files: dict[str, Any]) -> dict[str, Any]:
-    """The manifest of a freshly built collection (generation 0)."""
+def new_manifest(encoder: Encoder, index: VectorIndex, *, count: int, source: str, files: dict[str, Any],
+                 examples: list[str] | None = None) -> dict[str, Any]:
+    """The manifest of a freshly built collection (generation 0); ``examples``: a few of its texts, for the search page."""
     from semsearch import __version__
 
     created = utc_now()
@@ -144,6 +145,7 @@ def new_manifest(encoder: Encoder, index: VectorIndex, *, count: int, source: st
         "source": source,
         "created": created,
         "updated": created,
+        "examples": list(examples or []),
         "files": files,
     }
 

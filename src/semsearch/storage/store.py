@@ -340,6 +340,19 @@ class DocumentStore:
         rows = self._connection.execute(query, [match, *parameters, k]).fetchall()
         return [(int(document_id), -float(rank)) for document_id, rank in rows]
 
+    def example_texts(self, count: int = 3, shortest: int = 12, longest: int = 60) -> list[str]:
+        """A few texts spread over the collection, of a length that reads well as an example query
+        (the search page offers them, so that its examples come from the collection it serves)."""
+        total = self._connection.execute("SELECT count(*) FROM documents WHERE length(text) BETWEEN ? AND ?", [shortest, longest]).fetchone()[0]
+        examples: list[str] = []
+        for part in range(count):
+            row = self._connection.execute(
+                "SELECT text FROM documents WHERE length(text) BETWEEN ? AND ? ORDER BY id LIMIT 1 OFFSET ?",
+                [shortest, longest, (2 * part + 1) * total // (2 * count)]).fetchone()
+            if row is not None and row[0] not in examples:
+                examples.append(row[0])
+        return examples
+
     def metadata_fields(self, where: Filter | None = None) -> list[str]:
         """Every metadata field some (matching) document has, sorted: the columns of a CSV export."""
         clause, parameters = where.sql() if where is not None else ("1", [])

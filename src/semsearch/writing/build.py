@@ -193,8 +193,10 @@ def build_collection(source: EmbeddedSource, path: Path, encoder: Encoder, optio
         workspace.remove_work_files()
         if count == 0:
             raise SemsearchError(f"{source.description}: no documents to index")
+        with closing(DocumentStore.open(workspace.path / DOCUMENTS_FILE)) as store:
+            examples = store.example_texts()
         files = describe_files(workspace.path, [entry.name for entry in workspace.path.iterdir()])
-        write_manifest(workspace.path, new_manifest(encoder, index, count=count, source=source.description, files=files))
+        write_manifest(workspace.path, new_manifest(encoder, index, count=count, source=source.description, files=files, examples=examples))
         # An update of the old collection finishes first, and one waiting starts on the new one.
         with update_lock(path) if is_collection(path) else contextlib.nullcontext():
             replace_directory(workspace.path, path)
