@@ -84,10 +84,22 @@ def test_modes_and_filters_are_passed_on(server: RunningServer, small_real_colle
     assert batch.body["results"][0]["hits"] == answer.body["hits"]
 
 
-def test_metadata_filters_are_passed_on(server: RunningServer) -> None:
-    """The sample has no metadata fields, so any metadata filter leaves nothing to find."""
-    assert server.request(search_url("flood") + "&where=section%3Dsport").body["hits"] == []
-    assert server.post_json("/search", {"queries": ["flood"], "where": {"section": "sport"}}).body["results"][0]["hits"] == []
+def test_metadata_filters_are_passed_on(meta_server: RunningServer) -> None:
+    def desks(hits: list[dict]) -> set[str]:
+        return {hit["meta"]["desk"] for hit in hits}
+
+    sport = meta_server.request(search_url("flood", 50) + "&where=desk%3Dsport")
+    assert sport.status == 200 and len(sport.body["hits"]) == 20 and desks(sport.body["hits"]) == {"sport"}
+    batch = meta_server.post_json("/search", {"queries": ["flood"], "k": 50, "where": {"desk": "sport"}})
+    assert batch.body["results"][0]["hits"] == sport.body["hits"]
+    # Conditions in Chroma's form, by POST, and as the URL writes them.
+    not_sport = meta_server.post_json("/search", {"queries": ["flood"], "k": 50, "where": {"desk": {"$in": ["business", "local"]}, "year": {"$gte": 2004}}})
+    hits = not_sport.body["results"][0]["hits"]
+    assert len(hits) == 20 and desks(hits) == {"business", "local"} and {hit["meta"]["year"] for hit in hits} == {2004}
+    by_url = meta_server.request(search_url("flood", 50) + "&where=" + urllib.parse.quote("desk in (business,local)") + "&where=year%3E%3D2004")
+    assert by_url.status == 200 and by_url.body["hits"] == hits
+    missing = meta_server.request(search_url("flood") + "&where=section%3Dsport")
+    assert missing.status == 422 and "section" in missing.body["message"]
 
 
 def test_info_gives_the_manifest_facts(server: RunningServer, small_real_collection) -> None:
@@ -187,15 +199,17 @@ def test_bad_input_is_a_422_that_says_what_to_fix(server: RunningServer, path: s
     assert "Traceback" not in log and "ERROR" not in log
 
 
-def test_the_largest_allowed_requests_are_answered(server: RunningServer) -> None:
-    """The limits' edges are allowed: 100 queries x k=100, 10 x k=1000, 20 where pairs, the extreme 64-bit integers."""
+def test_the_largest_allowed_requests_are_answered(server: RunningServer, meta_server: RunningServer) -> None:
+    """The limits' edges are allowed: 100 queries x k=100, 10 x k=1000, 20 where fields, the extreme 64-bit integers."""
     assert server.post_json("/search", {"queries": ["flood"] * 100, "k": 100}).status == 200
     assert server.post_json("/search", {"queries": ["flood"] * 10, "k": 1000}).status == 200
     where = {f"f{i}": value for i, value in enumerate([2**63 - 1, -(2**63), 1.5, True, None, "v" * 1000] * 3 + [0, "x"])}
-    answer = server.post_json("/search", {"queries": ["flood"], "where": where})
+    answer = meta_server.post_json("/search", {"queries": ["flood"], "where": where})
     assert answer.status == 200 and answer.body["results"][0]["hits"] == []
+    exact = meta_server.post_json("/search", {"queries": ["flood"], "where": {f"f{i}": i for i in range(20)}})
+    assert [hit["id"] for hit in exact.body["results"][0]["hits"]] == [59]
     many = "".join(f"&where=f{i}%3D{'v' * 1000}" for i in range(20))
-    assert server.request(search_url("flood") + many).status == 200
+    assert meta_server.request(search_url("flood") + many).status == 200
 
 
 def test_an_oversized_batch_is_refused(server: RunningServer) -> None:

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, WithJsonSchema
 from swagger_ui_bundle import swagger_ui_path
 
 from semsearch import __version__
@@ -33,7 +33,7 @@ from semsearch.collection import Collection
 from semsearch.documents import Hit
 from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
-from semsearch.filters import parse_where
+from semsearch.filters import COMPARISONS, MEMBERSHIP, OPERATORS, parse_where
 from semsearch.search.query import MODES, SearchRequest
 from semsearch.server.batching import CollectionDamaged, SearchBatcher
 from semsearch.server.guards import HostCheck, RedactToken, TokenCheck, check_token, is_open_path
@@ -47,6 +47,7 @@ MAX_HITS_PER_REQUEST = 10_000
 MAX_WHERE_PAIRS = 20
 MAX_WHERE_FIELD_CHARS = 100
 MAX_WHERE_VALUE_CHARS = 1000
+MAX_WHERE_VALUES = 100  # in one $in or $nin list
 # SQLite's integers are 64-bit; a larger whole number cannot be compared with one.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # A full batch of the longest queries is about 200 kB of JSON (800 kB if every character is escaped).
@@ -70,7 +71,27 @@ def _check_field_name(name: str) -> str:
 
 
 def _check_where_value(value: Any) -> Any:
-    """A metadata value a filter can compare with: text, a finite number SQLite can hold, true, false or null."""
+    """A metadata condition the server will pass on: a value to equal, or ``{operator: operand}`` in Chroma's form
+    (``{"$gte": 2003}``, ``{"$in": ["sport", "business"]}``), each value text, a finite number SQLite can hold,
+    true, false or null."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError(f"an operator object names at least one of {', '.join(OPERATORS)}")
+        for operator, operand in value.items():
+            if operator not in OPERATORS:
+                raise ValueError(f"{_shown_value(operator)} is not an operator; use one of {', '.join(OPERATORS)}")
+            if operator in MEMBERSHIP:
+                if not isinstance(operand, list) or len(operand) > MAX_WHERE_VALUES:
+                    raise ValueError(f"{operator} takes a list of at most {MAX_WHERE_VALUES} values")
+                for item in operand:
+                    _check_scalar(item)
+            else:
+                _check_scalar(operand)
+        return value
+    return _check_scalar(value)
+
+
+def _check_scalar(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -84,18 +105,28 @@ def _check_where_value(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) > MAX_WHERE_VALUE_CHARS:
             raise ValueError(f"a value has at most {MAX_WHERE_VALUE_CHARS:,} characters, got {len(value):,}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a value is text: it holds half of a UTF-16 surrogate pair") from None
         return value
     raise ValueError("a metadata value is text, a number, true, false or null")
 
 
 WhereField = Annotated[str, StringConstraints(min_length=1, max_length=MAX_WHERE_FIELD_CHARS), AfterValidator(_check_field_name)]
-WhereValue = Annotated[Any, PlainValidator(_check_where_value), WithJsonSchema({"anyOf": [
+_SCALAR_SCHEMA = [
     {"type": "string", "maxLength": MAX_WHERE_VALUE_CHARS},
     {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
     {"type": "number"},
     {"type": "boolean"},
     {"type": "null"},
-]})]
+]
+WhereValue = Annotated[Any, PlainValidator(_check_where_value), WithJsonSchema({"anyOf": [*_SCALAR_SCHEMA, {
+    "type": "object", "minProperties": 1, "additionalProperties": False, "description": "Chroma's operators",
+    "properties": {
+        **{operator: {"anyOf": _SCALAR_SCHEMA} for operator in COMPARISONS},
+        **{operator: {"type": "array", "maxItems": MAX_WHERE_VALUES, "items": {"anyOf": _SCALAR_SCHEMA}} for operator in MEMBERSHIP},
+    }}]})]
 Where = Annotated[dict[WhereField, WhereValue], Field(max_length=MAX_WHERE_PAIRS)]
 WHERE = TypeAdapter(Where)
 
@@ -118,13 +149,30 @@ Mode = Literal["semantic", "keyword", "hybrid"]
 assert set(get_args(Mode)) == set(MODES), "the API's modes are Collection.search's"
 
 
+def _iso_date(value: Any) -> Any:
+    """A day as YYYY-MM-DD only: pydantic would also read a number as seconds since 1970 (date_to=0 as 1970-01-01)."""
+    if isinstance(value, datetime.date) or value is None:
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"expected a day as YYYY-MM-DD, e.g. 2003-04-01, got {_shown_value(value)}")
+    return value
+
+
+def _shown_value(value: Any) -> str:
+    shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    return shown if len(shown) <= 40 else shown[:40] + "…"
+
+
+Day = Annotated[datetime.date, BeforeValidator(_iso_date)]
+
+
 class SearchOptions(BaseModel):
     """How to search, for GET (as query parameters) and POST (in the body) alike."""
 
     k: int = Field(10, ge=1, le=MAX_K, description="Hits per query")
     mode: Mode = Field("semantic", description="semantic: by meaning; keyword: by words (BM25); hybrid: both, fused by reciprocal rank")
-    date_from: datetime.date | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD)")
-    date_to: datetime.date | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD)")
+    date_from: Day | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD)")
+    date_to: Day | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD)")
 
     def request(self, where: dict[str, Any]) -> SearchRequest:
         """The one value the search goes on with (a bad filter is a SemsearchError, answered 422)."""
@@ -138,7 +186,8 @@ class BatchSearchRequest(SearchOptions):
     ]})
 
     queries: list[QueryText] = Field(min_length=1, max_length=MAX_BATCH_QUERIES, description=f"1 to {MAX_BATCH_QUERIES} queries")
-    where: Where = Field(default_factory=dict, description=f"Only documents whose metadata has these values (at most {MAX_WHERE_PAIRS})")
+    where: Where = Field(default_factory=dict, description=f"Only documents whose metadata has these values, or meets these conditions "
+                                                           f"({{\"year\": {{\"$gte\": 2003}}}}); at most {MAX_WHERE_PAIRS} fields")
 
 
 class BatchSearchResponse(BaseModel):
@@ -162,8 +211,13 @@ class ErrorResponse(BaseModel):
     detail: Any = Field(None, description="FastAPI's list of validation errors, for a 422 the validation made")
 
 
-ERRORS = {422: {"model": ErrorResponse, "description": "The request cannot be answered as it is: the message says what to fix"},
-          503: {"model": ErrorResponse, "description": "The collection's files vanished or are damaged; searches resume once it is whole"}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "The request cannot be answered as it is: the message says what to fix"},
+    503: {"model": ErrorResponse, "description": "The collection's files vanished or are damaged; searches resume once it is whole"},
+}
+# uvicorn's HTTP parser refuses a request line of more than about 64 kB before the application sees it.
+URL_TOO_LONG = {400: {"description": "The address is over about 64 kB (uvicorn refuses it, in plain text): send long queries and filters by POST",
+                      "content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 BODY_EXAMPLE = '{"queries": ["flood warning"], "k": 10}'
@@ -414,13 +468,14 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/search", response_model=SearchResponse, responses=ERRORS, summary="The k documents nearest in meaning to q")
+    @app.get("/search", response_model=SearchResponse, responses={**ERRORS, **URL_TOO_LONG}, summary="The k documents nearest in meaning to q")
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text", examples=["confronting global challenges"])],
         options: Annotated[SearchOptions, Query()],
-        where: Annotated[list[Annotated[str, StringConstraints(max_length=MAX_WHERE_FIELD_CHARS + 1 + MAX_WHERE_VALUE_CHARS)]], Query(
+        where: Annotated[list[str], Query(
             max_length=MAX_WHERE_PAIRS,
-            description=f"FIELD=VALUE: only documents whose metadata FIELD is VALUE; repeatable, at most {MAX_WHERE_PAIRS} times")] = [],  # noqa: B006
+            description=f"FIELD=VALUE: only documents whose metadata FIELD is VALUE; repeatable, at most {MAX_WHERE_PAIRS} times, "
+                        f"FIELD up to {MAX_WHERE_FIELD_CHARS} and VALUE up to {MAX_WHERE_VALUE_CHARS:,} characters")] = [],  # noqa: B006
     ) -> JSONResponse:
         if not q.strip():
             raise blank_query_error(("query", "q"))
