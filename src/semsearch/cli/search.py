@@ -112,7 +112,9 @@ def info(path: Path, as_json: bool) -> None:
 @click.option("--token", envvar="SEMSEARCH_TOKEN", metavar="TOKEN",
               help="Require Authorization: Bearer TOKEN on every request but /health and the page (open it as /?token=TOKEN). "
                    "Default: $SEMSEARCH_TOKEN.")
-def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allow_hosts: tuple[str, ...], token: str | None) -> None:
+@encoder_trust_options
+def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allow_hosts: tuple[str, ...], token: str | None,
+          encoder: str | None, trust_encoder: bool) -> None:
     """Serve the collection at PATH over HTTP: a search page at / and a JSON API (docs at /docs).
 
     \b
@@ -122,4 +124,5 @@ def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allo
     """
     from semsearch.server import serve as run_server
 
-    run_server(path, host=host, port=port, workers=workers, access_log=access_log, allow_hosts=allow_hosts, token=token or None)
+    run_server(path, host=host, port=port, workers=workers, access_log=access_log, allow_hosts=allow_hosts, token=token or None,
+               encoder=encoder, trust_encoder=trust_encoder)

@@ -27,7 +27,7 @@ def check_can_listen(host: str, port: int) -> None:
 
 
 def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True,
-          allow_hosts: Sequence[str] = (), token: str | None = None) -> None:
+          allow_hosts: Sequence[str] = (), token: str | None = None, encoder: str | None = None, trust_encoder: bool = False) -> None:
     """Serve the collection at ``path`` until interrupted.
 
     The collection is opened and verified here first, so a wrong path is one clear error
@@ -37,6 +37,8 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     or ``host``) nor one of ``allow_hosts`` (``*``: any) are refused, against DNS rebinding.
     With ``token``, every request but ``/health``, the page and the documentation must carry
     ``Authorization: Bearer TOKEN``; listening beyond this machine without one is warned of.
+    ``encoder`` and ``trust_encoder`` are ``Collection.open``'s: a model the collection names is
+    loaded (by the warm-up, before the server listens) only if the user named or trusted it.
     """
     try:
         import fastapi  # noqa: F401
@@ -45,13 +47,15 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     except ImportError as error:
         raise MissingExtraError(error.name or "fastapi", "server", "semsearch serve") from None
     from semsearch.collection import Collection
-    from semsearch.server.app import COLLECTION_VARIABLE, HOSTS_VARIABLE, TOKEN_VARIABLE, create_app
+    from semsearch.server.app import COLLECTION_VARIABLE, ENCODER_VARIABLE, HOSTS_VARIABLE, TOKEN_VARIABLE, TRUST_VARIABLE, create_app
+    from semsearch.storage.layout import read_manifest
     from semsearch.server.guards import check_token, is_loopback, served_hosts
 
     token = check_token(token) if token else None
 
+    read_manifest(Path(path))  # a path that is no collection is the error to report, whatever the port
     check_can_listen(host, port)  # before the model loads: a port in use is a one-line error at once
-    collection = Collection.open(path)
+    collection = Collection.open(path, encoder=encoder, trust_encoder=trust_encoder)
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     page = f"http://{shown}:{port}/" + ("?token=TOKEN" if token else "")
     print(f"serving {path} ({len(collection):,} documents): the search page at {page}, "
@@ -67,6 +71,11 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     collection.close()
     os.environ[COLLECTION_VARIABLE] = str(Path(path).resolve())
     os.environ[HOSTS_VARIABLE] = json.dumps(hosts)
+    os.environ[TRUST_VARIABLE] = "1" if trust_encoder else ""
+    if encoder:
+        os.environ[ENCODER_VARIABLE] = encoder
+    else:
+        os.environ.pop(ENCODER_VARIABLE, None)
     if token is not None:
         os.environ[TOKEN_VARIABLE] = token
     else:

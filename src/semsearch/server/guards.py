@@ -14,7 +14,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from semsearch.errors import SemsearchError
+from semsearch.server.models import MAX_BATCH_QUERIES, MAX_BODY_BYTES, MAX_QUERY_CHARS
 
 # The answer to a Host this server is not: "421 Misdirected Request", the request reached a server
 # that will not produce an answer for that name.
@@ -161,3 +164,54 @@ class RedactToken(logging.Filter):
         if isinstance(record.args, tuple) and any(isinstance(arg, str) and "token=" in arg for arg in record.args):
             record.args = tuple(self.PATTERN.sub("REDACTED", arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over ``MAX_BODY_BYTES`` is answered 413 before it is read whole.
+
+    Without it, a client could make the server hold and parse any amount of JSON. The body
+    (small, by then) is read here and handed on to the application as one message.
+    """
+
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await self._refuse(scope, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
+        message = (f"the request body is over {self.limit:,} bytes; "
+                   f"send at most {MAX_BATCH_QUERIES} queries of at most {MAX_QUERY_CHARS:,} characters")
+        await JSONResponse(status_code=413, content={"message": message})(scope, _disconnected, send)
+
+
+async def _disconnected() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
