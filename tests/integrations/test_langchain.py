@@ -269,7 +269,7 @@ def test_the_encoder_adapter_gives_unit_float32_rows_and_learns_its_dimension() 
         encoder.rows([[float("nan")] * 5], 1)
     with pytest.raises(ValueError, match="expected 2 vectors"):
         encoder.rows([[1.0] * 5], 2)
-    assert LangChainEncoder(SemsearchEmbeddings(FakeEncoder(8))).argument == "semsearch.integrations.langchain.SemsearchEmbeddings:fake-hash"
+    assert LangChainEncoder(SemsearchEmbeddings(FakeEncoder(8))).argument == "semsearch.integrations.langchain_embeddings.SemsearchEmbeddings:fake-hash"
 
 
 def test_without_langchain_core_the_import_names_the_extra() -> None:
