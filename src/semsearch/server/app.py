@@ -29,6 +29,7 @@ from semsearch.encoders import Encoder, RecordedEncoder
 from semsearch.errors import SemsearchError
 from semsearch.search.query import SearchRequest
 from semsearch.server.batching import SearchBatcher
+from semsearch.server.documents import add_document_routes
 from semsearch.server.guards import BodySizeLimit, HostCheck, RedactToken, TokenCheck, check_token, is_open_path
 from semsearch.server.models import (
     ERRORS,
@@ -167,6 +168,8 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
         except SemsearchError as error:
             return search_error(error)
         return JSONResponse({"results": [{"query": text, "hits": hits_json(hits)} for text, hits in zip(body.queries, results)]})
+
+    add_document_routes(app, batcher)
 
     @app.get("/info", summary="What the collection holds and what built it")
     async def info() -> dict[str, Any]:

@@ -21,8 +21,9 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from semsearch.documents import Hit
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.search.query import SearchRequest
 
+T = TypeVar("T")
 # uvicorn configures its own loggers only; this one shows beside its startup lines.
 logger = logging.getLogger("uvicorn.error")
 
@@ -115,6 +117,17 @@ class SearchBatcher:
     def search_now(self, queries: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
         """A blocking search on the search thread, for warming up before the server listens."""
         return self._executor.submit(self.collection.search_request, list(queries), request).result()
+
+    async def call(self, function: Callable[[Collection], T]) -> T:
+        """``function(collection)`` on the search thread, which alone touches the collection's SQLite
+        connection and index: for the document endpoints (get, list, similar)."""
+        def run() -> T:
+            self._refresh()
+            if self.damage is not None:
+                raise CollectionDamaged(self.damage)
+            return function(self.collection)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     async def check_for_update(self) -> None:
         """Look for an update (or a repair) now, unless that was done in the last ``REFRESH_SECONDS``: for /health

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from semsearch.filters import COMPARISONS, MEMBERSHIP, OPERATORS
-from semsearch.search.query import MODES, SearchRequest
+from semsearch.search.query import MAX_OFFSET, MODES, SearchRequest
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 2000
@@ -150,10 +150,13 @@ class SearchOptions(BaseModel):
     mode: Mode = Field("semantic", description="semantic: by meaning; keyword: by words (BM25); hybrid: both, fused by reciprocal rank")
     date_from: Day | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD)")
     date_to: Day | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD)")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Hits skipped first: the next page is offset=k")
+    min_score: float | None = Field(None, allow_inf_nan=False, description="Leave out hits scored below this")
 
     def request(self, where: dict[str, Any]) -> SearchRequest:
         """The one value the search goes on with (a bad filter is a SemsearchError, answered 422)."""
-        return SearchRequest.of(self.k, mode=self.mode, date_from=self.date_from, date_to=self.date_to, where=where or None)
+        return SearchRequest.of(self.k, mode=self.mode, date_from=self.date_from, date_to=self.date_to, where=where or None,
+                                offset=self.offset, min_score=self.min_score)
 
 
 class BatchSearchRequest(SearchOptions):
@@ -200,3 +203,20 @@ URL_TOO_LONG = {400: {"description": "The address is over about 64 kB (uvicorn r
 BODY_EXAMPLE = '{"queries": ["flood warning"], "k": 10}'
 
 
+class DocumentModel(BaseModel):
+    id: int
+    text: str
+    date: str | None = Field(description="ISO 8601 date, or null when the corpus had none")
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentsResponse(BaseModel):
+    documents: list[DocumentModel]
+    count: int = Field(description="How many documents match, of which these are limit from offset on, in id order")
+    limit: int
+    offset: int
+
+
+class SimilarResponse(BaseModel):
+    id: int = Field(description="The document the hits are like (never among them)")
+    hits: list[HitModel]
