@@ -183,6 +183,12 @@ class VectorIndex(ABC):
                 spec.check(self.name, name, value)
 
 
+def missing_vector(backend: str, document_id: int) -> ValueError:
+    """A document the store holds but the index does not: a damaged (or crafted) collection, as a ValueError,
+    which a search and an update report in one line."""
+    return ValueError(f"the {backend} index holds no vector for document {document_id}; the collection is damaged, rebuild it")
+
+
 def save_array(path: Path, array: np.ndarray) -> None:
     """A .npy file beside an index (ids, vectors), never pickled."""
     with open(path, "wb") as stream:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import MISSING_ID, BackendParamError, VectorIndex, as_queries, load_array, save_array
+from semsearch.backends.base import MISSING_ID, BackendParamError, VectorIndex, as_queries, load_array, missing_vector, save_array
 from semsearch.backends.checks import check_npy, checked_once, damaged, library_errors
 from semsearch.errors import CollectionError
 
@@ -75,7 +75,10 @@ class ExactIndex(VectorIndex):
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         position = {document_id: index for index, document_id in enumerate(self._ids.tolist())}
-        return self._vectors[[position[int(document_id)] for document_id in ids]]
+        rows = [position.get(int(document_id)) for document_id in ids]
+        if None in rows:
+            raise missing_vector(self.name, int(np.asarray(ids)[rows.index(None)]))
+        return self._vectors[rows]
 
     def save(self, directory: Path) -> list[str]:
         ids_name = f"{self.file_name}.ids"

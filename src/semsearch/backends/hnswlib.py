@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.backends.base import (
-    BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, load_array, padded_results, save_array,
+    BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, load_array, missing_vector, padded_results, save_array,
 )
 from semsearch.backends.checks import FileBytes, check_npy, checked_once, chunks, damaged, finite_floats, library_errors
 from semsearch.errors import CollectionError, import_optional
@@ -111,7 +111,14 @@ class HnswlibIndex(VectorIndex):
         return ids, scores
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        return np.asarray(self._index.get_items(as_ids(ids).astype(np.uint64), return_type="numpy"), dtype=np.float32)
+        labels = as_ids(ids)
+        if len(labels) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        try:
+            return np.asarray(self._index.get_items(labels.astype(np.uint64), return_type="numpy"), dtype=np.float32)
+        except RuntimeError:  # "Label not found": a document the index does not hold
+            present = set(self._index.get_ids_list()) - self._deleted if self._initialised else set()
+            raise missing_vector(self.name, next((i for i in labels.tolist() if i not in present), int(labels[0]))) from None
 
     def save(self, directory: Path) -> list[str]:
         if not self._initialised:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, padded_results
+from semsearch.backends.base import BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, missing_vector, padded_results
 from semsearch.backends.checks import (
     FileBytes, chunks, checked_once, damaged, finite_bfloat16, finite_floats, library_errors,
 )
@@ -103,7 +103,15 @@ class UsearchIndex(VectorIndex):
         return ids, scores
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        return np.vstack(self._index.get(np.asarray(ids, dtype=np.uint64), dtype=np.float32))
+        keys = as_ids(ids).astype(np.uint64)
+        if len(keys) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        found = self._index.get(keys, dtype=np.float32)
+        found = found if isinstance(found, tuple) else (found,)
+        for key, vector in zip(keys.tolist(), found):
+            if vector is None:
+                raise missing_vector(self.name, key)
+        return np.vstack(found)
 
     def save(self, directory: Path) -> list[str]:
         self._index.save(str(directory / self.file_name))
