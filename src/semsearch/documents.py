@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 
 # Ids are SQLite INTEGERs and the indexes' non-negative 64-bit keys (-1 means "nothing found").
 MAX_DOCUMENT_ID = 2**63 - 1
+# Metadata is stored as JSON and served as JSON; deeper nesting than this is refused where it is read (the
+# JSON encoders of the CLI and the server recurse, and a corpus line of 100,000 brackets is no metadata).
+MAX_META_DEPTH = 64
 
 
 def is_document_id(value: int) -> bool:
@@ -17,12 +21,69 @@ def is_document_id(value: int) -> bool:
 
 @dataclass(frozen=True)
 class Document:
-    """One text of a corpus, with the id it is known by in a collection."""
+    """One text of a corpus, with the id it is known by in a collection.
+
+    ``origin`` (the file and line or row it was read from, when read from a file) is for error
+    messages only: it is not stored and two documents that differ only there are equal.
+    """
 
     id: int
     text: str
     date: datetime.date | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    origin: str | None = field(default=None, compare=False, repr=False)
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text`` (half a UTF-16 pair, as a JSON escape like \\ud800 can give), or None.
+
+    Such a string is not text: it cannot be written as UTF-8, so SQLite, the terminal and JSON all refuse it.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return text[error.start]
+    return None
+
+
+def meta_problem(meta: Any) -> str | None:
+    """Why ``meta`` cannot be a document's metadata, or None when it can.
+
+    Metadata is a dict of JSON values (other scalars, dates say, are stored as their text), nested at most
+    ``MAX_META_DEPTH`` deep, without NaN or infinities (JSON has neither) and without lone surrogates in
+    names or strings. Walked without recursion, so any depth is answered.
+    """
+    if not isinstance(meta, dict):
+        return f"metadata must be a JSON object, not {_json_kind(meta)}"
+    stack: list[tuple[Any, int, str | None]] = [(meta, 0, None)]
+    while stack:
+        value, depth, top = stack.pop()
+        where = "metadata" if top is None else f"field {top!r}"
+        if isinstance(value, str):
+            if (surrogate := lone_surrogate(value)) is not None:
+                return f"{where} holds a lone surrogate {surrogate!r}, which is not text"
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+                return f"{where} holds {shown}, which JSON cannot hold; use null"
+        elif isinstance(value, (dict, list, tuple)):
+            if depth >= MAX_META_DEPTH:
+                return f"{where} is nested more than {MAX_META_DEPTH} deep"
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, (str, int, float)) and key is not None:  # bool is an int
+                        return f"{where} has a name that is {_json_kind(key)}, not text"
+                    if isinstance(key, str) and lone_surrogate(key) is not None:
+                        return f"{where} has a lone surrogate in the name {key!r}, which is not text"
+                    stack.append((item, depth + 1, str(key) if top is None else top))
+            else:
+                stack.extend((item, depth + 1, top) for item in value)
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", tuple: "an array"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 @dataclass(frozen=True)

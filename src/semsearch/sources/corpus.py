@@ -3,15 +3,23 @@
 Memory is bounded by one row, never by the file. Every error names the file, the
 line (or, for parquet, the row) and what was wrong, so a user can fix it in an
 editor; with ``skip_bad_rows`` the reader skips such rows and counts them instead.
+
+Whatever the bytes, a read gives documents or one CorpusError line (tests/test_input_fuzz.py):
+text with a lone surrogate (a JSON escape such as "\\ud800", half a UTF-16 pair) is a bad row, not
+replaced; metadata must be a JSON object of JSON values, without NaN or Infinity and nested at
+most ``MAX_META_DEPTH`` deep; ids are integers from 0 to 2^63 - 1 (not booleans, not 2.5).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import gzip
 import hashlib
 import json
+import math
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
@@ -19,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id
+from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
 from semsearch.errors import CorpusError
 
 FORMATS = {
@@ -37,6 +45,31 @@ DATE_FIELDS = ("publish_date", "date", "published", "pubdate")
 ID_FIELDS = ("id",)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_SHOWN = 60  # characters of a value quoted in an error message
+
+
+def shown(value: Any, limit: int = _SHOWN) -> str:
+    """A value as an error message quotes it: its repr (one line, surrogates escaped), cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python converts to text (4,300)
+        return f"an integer of {value.bit_length() * 0.30103:,.0f} digits" if isinstance(value, int) else f"a {type(value).__name__}"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def names(columns: Iterable[Any], limit: int = 20) -> str:
+    """Column or field names for a message: as they are when printable, else quoted; at most ``limit`` of them."""
+    columns = list(columns)
+    parts = [column if isinstance(column, str) and column.isprintable() and column.strip() == column and column else shown(column) for column in columns[:limit]]
+    if len(columns) > limit:
+        parts.append(f"and {len(columns) - limit:,} more")
+    return ", ".join(parts) or "(none)"
+
+
+def one_line(text: str) -> str:
+    """A library's message (pyarrow's may hold newlines) as part of one line."""
+    return " ".join(str(text).split())
 
 
 def detect_format(path: Path) -> str:
@@ -51,21 +84,33 @@ def detect_format(path: Path) -> str:
 
 
 def parse_date(value: Any) -> datetime.date | None:
-    """Dates as the ABC files write them (20030219) or as ISO 8601 (2003-02-19, 2003-02-19T10:00)."""
+    """Dates as the ABC files write them (20030219) or as ISO 8601 (2003-02-19, 2003-02-19T10:00).
+
+    Anything else (a day that does not exist, year 0 or 10000, a number that is not YYYYMMDD, a list)
+    is a ValueError that quotes the value.
+    """
     if value is None:
         return None
     if isinstance(value, datetime.datetime):
         return value.date()
     if isinstance(value, datetime.date):
         return value
+    expected = "expected YYYYMMDD or YYYY-MM-DD"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{shown(value)} is not a date ({expected})")
+    if isinstance(value, int) and not 0 <= value < 10**8:
+        raise ValueError(f"{shown(value)} is not a date ({expected})")
     text = str(value).strip()
     if not text:
         return None
-    if len(text) == 8 and text.isdigit():
-        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    if len(text) >= 10 and text[4] == "-":
-        return datetime.date.fromisoformat(text[:10])
-    raise ValueError(f"{text!r} is not a date (expected YYYYMMDD or YYYY-MM-DD)")
+    try:
+        if len(text) == 8 and text.isascii() and text.isdigit():
+            return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        if len(text) >= 10 and text[4] == "-" and text[:10].isascii():
+            return datetime.date.fromisoformat(text[:10])
+    except ValueError as error:
+        raise ValueError(f"{shown(text)} is not a date: {error}") from None
+    raise ValueError(f"{shown(text)} is not a date ({expected})")
 
 
 @dataclass
@@ -87,7 +132,7 @@ class TextSeen:
 
     def repeat(self, text: str) -> bool:
         """True when this exact text was seen before; remembers it otherwise."""
-        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
         if digest in self._hashes:
             return True
         self._hashes.add(digest)
@@ -99,9 +144,12 @@ class _BadRow(Exception):
 
 
 def _open_binary(path: Path) -> BinaryIO:
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+    try:
+        if path.suffix.lower() == ".gz":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return path.open("rb")
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot be read: {error.strerror or error}") from None
 
 
 def _raw_lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
@@ -109,16 +157,18 @@ def _raw_lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
     try:
         yield from stream
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise CorpusError(f"{path}: not a readable gzip file: {error}") from None
+        raise CorpusError(f"{path}: not a readable gzip file: {one_line(str(error))}") from None
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot be read: {error.strerror or error}") from None
 
 
 def _pick_field(columns: Iterable[str], named: str | None, candidates: tuple[str, ...], role: str, where: str) -> str | None:
     columns = list(columns)
     if named is not None:
         if named not in columns:
-            raise CorpusError(f"{where}: no {role} column {named!r}; the columns are {', '.join(columns)}")
+            raise CorpusError(f"{where}: no {role} column {shown(named)}; the columns are {names(columns)}")
         return named
-    lowered = {column.lower(): column for column in columns}
+    lowered = {column.lower(): column for column in columns if isinstance(column, str)}
     for candidate in candidates:
         if candidate in lowered:
             return lowered[candidate]
@@ -141,11 +191,15 @@ class Corpus:
         dedupe: bool = False,
     ) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
+        try:
+            is_file = self.path.is_file()
+        except OSError as error:  # a name too long, say
+            raise CorpusError(f"{self.path}: cannot be read: {error.strerror or error}") from None
+        if not is_file:
             raise CorpusError(f"{self.path}: no such file")
         self.format = format or detect_format(self.path)
         if self.format not in set(FORMATS.values()):
-            raise CorpusError(f"{self.path}: unknown format {self.format!r}")
+            raise CorpusError(f"{self.path}: unknown format {shown(self.format)}")
         self.text_field = text_field
         self.date_field = date_field
         self.id_field = id_field
@@ -156,13 +210,13 @@ class Corpus:
         self.first_id = 0
         self.stats = ReadStats()
         self._line = 0
+        self._id_column: str | None = None
 
     def count_rows(self) -> int:
         """A quick upper bound on the number of documents, for progress bars."""
         if self.format == "parquet":
-            import pyarrow.parquet as parquet
-
-            rows = parquet.ParquetFile(self.path).metadata.num_rows
+            with self._parquet_file() as parquet_file:
+                rows = parquet_file.metadata.num_rows
         else:
             rows = 0
             with _open_binary(self.path) as stream:
@@ -218,7 +272,7 @@ class Corpus:
                     line = line.removeprefix("\ufeff")
                 yield line
 
-    def _make_document(self, document_id: int, text: Any, date: Any, meta: dict[str, Any], field_names: tuple[str, str]) -> Document | None:
+    def _make_document(self, document_id: int, text: Any, date: Any, meta: dict[str, Any], field_names: tuple[str, str], unit: str = "line") -> Document | None:
         """Shared by every format: empty text is skipped and counted, a bad date or id is a bad row."""
         if text is None or not str(text).strip():
             self.stats.skipped_empty += 1
@@ -227,17 +281,25 @@ class Corpus:
             parsed_date = parse_date(date)
         except ValueError as error:
             raise _BadRow(f"field {field_names[1]!r}: {error}") from None
-        return Document(id=document_id, text=str(text).strip(), date=parsed_date, meta=meta)
+        return Document(id=document_id, text=str(text).strip(), date=parsed_date, meta=meta, origin=self._where(unit))
 
     def _document_id(self, value: Any) -> int:
         if self.id_field is None and value is None:
             return self.first_id + self.stats.documents
-        try:
-            document_id = int(value)
-        except (TypeError, ValueError, OverflowError):
-            raise _BadRow(f"field {self._id_column!r}: {value!r} is not an integer id") from None
+        column = self._id_column
+        document_id: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            document_id = value
+        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            document_id = int(value)  # 7.0: JSON written by a tool that has only floats
+        elif isinstance(value, str) and _INTEGER.fullmatch(digits := value.strip()):
+            if len(digits.lstrip("+-0")) > 19:
+                raise _BadRow(f"field {column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
+            document_id = int(digits)
+        if document_id is None:
+            raise _BadRow(f"field {column!r}: {shown(value)} is not an integer id")
         if not is_document_id(document_id):
-            raise _BadRow(f"field {self._id_column!r}: {value!r} is not an id from 0 to {MAX_DOCUMENT_ID}")
+            raise _BadRow(f"field {column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
         return document_id
 
     def _txt_rows(self) -> Iterator[Document | None]:
@@ -261,7 +323,7 @@ class Corpus:
                 text_column = header[0]
             else:
                 raise CorpusError(
-                    f"{where}: no text column among {', '.join(header)}; name one with --text-field"
+                    f"{where}: no text column among {names(header)}; name one with --text-field"
                 )
         date_column = _pick_field(header, self.date_field, DATE_FIELDS, "date", where)
         self._id_column = _pick_field(header, self.id_field, ID_FIELDS, "id", where)
@@ -278,7 +340,7 @@ class Corpus:
                 self.stats.skipped_empty += 1
                 continue
             if len(row) != len(header):
-                self._bad(f"expected {len(header)} fields ({', '.join(header)}), found {len(row)}")
+                self._bad(f"expected {len(header)} fields ({names(header)}), found {len(row)}")
                 continue
             values = dict(zip(header, row))
             meta = {name: value for name, value in values.items() if name not in (text_column, date_column, self._id_column)}
@@ -300,30 +362,55 @@ class Corpus:
             except json.JSONDecodeError as error:
                 self._bad(f"invalid JSON: {error.msg} at column {error.colno}")
                 continue
+            except ValueError as error:  # an integer of more than 4,300 digits
+                self._bad(f"invalid JSON: {one_line(str(error))}")
+                continue
+            except RecursionError:
+                self._bad("invalid JSON: nested too deeply to read (metadata may nest 64 deep)")
+                continue
             if not isinstance(record, dict):
                 self._bad(f"expected a JSON object, found {type(record).__name__}")
                 continue
             yield self._record_document(record, "line")
 
-    def _parquet_rows(self) -> Iterator[Document | None]:
+    @contextlib.contextmanager
+    def _parquet_file(self) -> Iterator[Any]:
+        """The file as pyarrow's ParquetFile (a .parquet.gz is read through gzip); a CorpusError if it is not Parquet."""
         import pyarrow.parquet as parquet
 
-        try:
-            parquet_file = parquet.ParquetFile(self.path)
-        except Exception as error:  # pyarrow raises several types for a file that is not parquet
-            raise CorpusError(f"{self.path}: not a readable Parquet file: {error}") from None
+        with contextlib.ExitStack() as stack:
+            source: Any = stack.enter_context(_open_binary(self.path)) if self.path.suffix.lower() == ".gz" else self.path
+            try:
+                parquet_file = parquet.ParquetFile(source)
+            except Exception as error:  # pyarrow raises several types for a file that is not parquet, gzip others
+                raise CorpusError(f"{self.path}: not a readable Parquet file: {one_line(str(error))}") from None
+            stack.callback(parquet_file.close)
+            yield parquet_file
+
+    def _parquet_rows(self) -> Iterator[Document | None]:
         self._line = 0
-        for batch in parquet_file.iter_batches(batch_size=8192):
-            for record in batch.to_pylist():
-                self._line += 1
-                yield self._record_document(record, "row")
+        with self._parquet_file() as parquet_file:
+            batches = parquet_file.iter_batches(batch_size=8192)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                except Exception as error:  # damaged data: pyarrow's errors, or gzip's through the file object
+                    raise CorpusError(f"{self.path}, row {self._line + 1}: the file cannot be read from here: {one_line(str(error))}") from None
+                for record in _parquet_records(batch):
+                    self._line += 1
+                    if isinstance(record, _BadRow):
+                        self._bad(str(record), "row")
+                        continue
+                    yield self._record_document(record, "row")
 
     def _record_document(self, record: dict[str, Any], unit: str) -> Document | None:
         """A JSON object or a parquet row: named fields, the rest kept as metadata."""
         where = self._where(unit)
         text_column = _pick_field(record, self.text_field, TEXT_FIELDS, "text", where)
         if text_column is None:
-            self._bad(f"no text field among {', '.join(record) or '(none)'}; name one with --text-field", unit)
+            self._bad(f"no text field among {names(record)}; name one with --text-field", unit)
             return None
         date_column = _pick_field(record, self.date_field, DATE_FIELDS, "date", where) if self.date_field is None else self.date_field
         self._id_column = _pick_field(record, self.id_field, ID_FIELDS, "id", where) if self.id_field is None else self.id_field
@@ -333,10 +420,39 @@ class Corpus:
             text = record[text_column]
             if text is not None and not isinstance(text, str):
                 raise _BadRow(f"field {text_column!r}: expected text, found {type(text).__name__}")
-            return self._make_document(document_id, text, record.get(date_column) if date_column else None, meta, (text_column, date_column or ""))
+            if text is not None and (surrogate := lone_surrogate(text)) is not None:
+                raise _BadRow(f"field {text_column!r}: holds a lone surrogate {surrogate!r} (half of a UTF-16 pair), which is not text")
+            if (problem := meta_problem(meta)) is not None:
+                raise _BadRow(problem)
+            return self._make_document(document_id, text, record.get(date_column) if date_column else None, meta, (text_column, date_column or ""), unit)
         except _BadRow as error:
             self._bad(str(error), unit)
             return None
+
+
+def _parquet_records(batch: Any) -> Iterator[dict[str, Any] | _BadRow]:
+    """The rows of a record batch as dicts; a row pyarrow cannot give as Python values (a timestamp past
+    year 9999, say) as a _BadRow naming its field, so that it can be skipped like any bad row."""
+    import pyarrow as pa
+
+    unreadable = (ValueError, OverflowError, TypeError, ArithmeticError, NotImplementedError, pa.ArrowException)
+    try:
+        records = batch.to_pylist()
+    except unreadable:
+        records = None
+    if records is not None:
+        yield from records
+        return
+    for position in range(batch.num_rows):
+        record: dict[str, Any] = {}
+        for name, column in zip(batch.schema.names, batch.columns):
+            try:
+                record[name] = column[position].as_py()
+            except unreadable as error:
+                yield _BadRow(f"field {name!r}: the value cannot be read: {one_line(str(error))}")
+                break
+        else:
+            yield record
 
 
 def read_corpus(path: str | Path, **options: Any) -> Corpus:

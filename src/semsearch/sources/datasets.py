@@ -7,6 +7,7 @@ It resumes a partial file and checks what arrived before putting it in place.
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import os
 import urllib.error
@@ -17,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from semsearch.errors import SemsearchError
+from semsearch.sources.corpus import shown
 
 
 @dataclass(frozen=True)
@@ -104,16 +106,18 @@ def download(
     partial = destination.with_name(destination.name + ".part")
     have = partial.stat().st_size if partial.exists() else 0
 
-    request = urllib.request.Request(source, headers={"Range": f"bytes={have}-"} if have else {})
     try:
+        request = urllib.request.Request(source, headers={"Range": f"bytes={have}-"} if have else {})
         response = urllib.request.urlopen(request, timeout=60)
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # the partial file is already complete
             response = None
         else:
             raise SemsearchError(f"download of {source} failed: HTTP {error.code} {error.reason}") from None
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise SemsearchError(f"download of {source} failed: {getattr(error, 'reason', error)}") from None
+    except ValueError as error:  # not a URL: "unknown url type"
+        raise SemsearchError(f"download of {source!r} failed: {error}") from None
 
     if response is not None:
         with response:
@@ -121,13 +125,19 @@ def download(
             if not resumed:
                 have = 0
             length = response.headers.get("Content-Length")
-            total = have + int(length) if length is not None else None
+            total = have + int(length) if length is not None and length.strip().isdigit() else None
             with partial.open("ab" if resumed else "wb") as output:
-                while chunk := response.read(chunk_size):
-                    output.write(chunk)
-                    have += len(chunk)
-                    if progress:
-                        progress(have, total)
+                try:
+                    while chunk := response.read(chunk_size):
+                        output.write(chunk)
+                        have += len(chunk)
+                        if progress:
+                            progress(have, total)
+                except (http.client.HTTPException, urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                    raise SemsearchError(
+                        f"download of {source} stopped at {have:,} bytes ({str(error) or type(error).__name__}); "
+                        "run the same command again to resume"
+                    ) from None
             if total is not None and have != total:
                 raise SemsearchError(
                     f"download of {source} stopped at {have:,} of {total:,} bytes; run the same command again to resume"
@@ -147,7 +157,7 @@ def _check_download(path: Path, dataset: Dataset) -> None:
         rows = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
     header = tuple(next(csv.reader(io.StringIO(first_line), delimiter="\t"), []))
     if header != dataset.header:
-        raise SemsearchError(f"{path}: header is {first_line!r}, expected {chr(9).join(dataset.header)!r}")
+        raise SemsearchError(f"{path}: header is {shown(first_line)}, expected {chr(9).join(dataset.header)!r}")
     if rows < dataset.min_rows:
         raise SemsearchError(f"{path}: {rows:,} rows, expected at least {dataset.min_rows:,}")
 

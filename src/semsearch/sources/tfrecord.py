@@ -6,6 +6,9 @@ A TFRecord file is a sequence of records, each framed as: length (uint64, little
 masked CRC-32C of those 8 bytes, the record, the masked CRC-32C of the record. Both checksums are
 verified, so a truncated or damaged file is an error that names the file and the record, never a
 silently wrong index. tf.train.Example is a small protobuf message, decoded here from the wire format.
+
+Whatever the bytes (flipped, cut short, a length of 2^64 with a valid checksum, a feature of the wrong
+kind or wire type), a read gives documents or one CorpusError line naming the file and the record.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ from __future__ import annotations
 import datetime
 import glob
 import gzip
+import os
 import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from semsearch.sources.corpus import parse_date
+from semsearch.sources.corpus import names, one_line, parse_date
 from semsearch.documents import Document
 from semsearch.errors import CorpusError
 
@@ -28,6 +33,8 @@ SUFFIXES = (".tfrecord", ".tfrecords")
 _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 _MASK_DELTA = 0xA282EAD8
+_CHUNK = 1 << 24  # a gzipped record is read in pieces of this size, so a damaged length cannot allocate more than the file holds
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 Feature = list[bytes] | np.ndarray  # bytes_list values, or a float32/int64 array
 
@@ -41,30 +48,54 @@ def masked_crc32c(data: bytes) -> int:
 
 
 def _open(path: Path) -> BinaryIO:
-    if path.suffix.lower() == ".gz":  # Beam's WriteToTFRecord with compression GZIP
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+    try:
+        if path.suffix.lower() == ".gz":  # Beam's WriteToTFRecord with compression GZIP
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return path.open("rb")
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot be read: {error.strerror or error}") from None
+
+
+def _remaining(stream: BinaryIO) -> int | None:
+    """Bytes left in a plain file; None for a gzipped one, whose length is not known without reading it."""
+    if isinstance(stream, gzip.GzipFile):
+        return None
+    return os.fstat(stream.fileno()).st_size - stream.tell()
+
+
+def _read(stream: BinaryIO, length: int, remaining: int | None) -> bytes:
+    """Up to ``length`` bytes; never more memory than the file holds, whatever the length says."""
+    if remaining is not None:
+        return stream.read(min(length, remaining))
+    pieces, wanted = [], length
+    while wanted > 0 and (piece := stream.read(min(wanted, _CHUNK))):
+        pieces.append(piece)
+        wanted -= len(piece)
+    return b"".join(pieces)
 
 
 def read_records(path: Path) -> Iterator[bytes]:
     """The records of one TFRecord file, checksums verified."""
     with _open(path) as stream:
         number = 0
-        while header := stream.read(_LENGTH.size):
-            number += 1
-            where = f"{path}, record {number}"
-            if len(header) < _LENGTH.size or len(crc := stream.read(_CRC.size)) < _CRC.size:
-                raise CorpusError(f"{where}: the file ends inside a record header; it is truncated")
-            if masked_crc32c(header) != _CRC.unpack(crc)[0]:
-                raise CorpusError(f"{where}: the length's checksum does not match; not a TFRecord file, or damaged")
-            (length,) = _LENGTH.unpack(header)
-            data = stream.read(length)
-            crc = stream.read(_CRC.size)
-            if len(data) < length or len(crc) < _CRC.size:
-                raise CorpusError(f"{where}: the file ends inside the record; it is truncated")
-            if masked_crc32c(data) != _CRC.unpack(crc)[0]:
-                raise CorpusError(f"{where}: the record's checksum does not match; the file is damaged")
-            yield data
+        try:
+            while header := stream.read(_LENGTH.size):
+                number += 1
+                where = f"{path}, record {number}"
+                if len(header) < _LENGTH.size or len(crc := stream.read(_CRC.size)) < _CRC.size:
+                    raise CorpusError(f"{where}: the file ends inside a record header; it is truncated")
+                if masked_crc32c(header) != _CRC.unpack(crc)[0]:
+                    raise CorpusError(f"{where}: the length's checksum does not match; not a TFRecord file, or damaged")
+                (length,) = _LENGTH.unpack(header)
+                data = _read(stream, length, _remaining(stream))
+                crc = stream.read(_CRC.size)
+                if len(data) < length or len(crc) < _CRC.size:
+                    raise CorpusError(f"{where}: the file ends inside the record; it is truncated")
+                if masked_crc32c(data) != _CRC.unpack(crc)[0]:
+                    raise CorpusError(f"{where}: the record's checksum does not match; the file is damaged")
+                yield data
+        except _GZIP_ERRORS as error:
+            raise CorpusError(f"{path}, record {number}: not a readable gzip file: {one_line(str(error))}") from None
 
 
 # -- protobuf wire format, just enough for tf.train.Example --
@@ -107,50 +138,70 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
         yield number, wire_type, value
 
 
+def _messages(data: bytes, number: int, what: str) -> Iterator[bytes]:
+    """The values of field ``number``, which must be length-delimited (a message, bytes or a packed array)."""
+    for found, wire_type, value in _fields(data):
+        if found != number:
+            continue
+        if wire_type != 2:
+            raise ValueError(f"{what} has wire type {wire_type}, not a length-delimited value")
+        yield value
+
+
 def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _feature(data: bytes) -> Feature:
+def _feature(data: bytes, name: str) -> Feature:
     """A tf.train.Feature: oneof bytes_list (1), float_list (2), int64_list (3); each a repeated field 1."""
-    for kind, _, payload in _fields(data):
+    for kind, wire_type, payload in _fields(data):
+        if kind not in (1, 2, 3):
+            continue
+        if wire_type != 2:
+            raise ValueError(f"feature {name!r} has wire type {wire_type}, not a list")
         if kind == 1:
-            return [value for number, _, value in _fields(payload) if number == 1]
+            return list(_messages(payload, 1, f"a value of feature {name!r}"))
         if kind == 2:  # packed (wire type 2) as TensorFlow writes it, or one fixed32 per value
-            chunks = [value for number, _, value in _fields(payload) if number == 1]
-            return np.frombuffer(b"".join(chunks), dtype="<f4").astype(np.float32)
-        if kind == 3:
-            values: list[int] = []
-            for number, wire_type, value in _fields(payload):
+            chunks = []
+            for number, value_type, value in _fields(payload):
                 if number != 1:
                     continue
-                if wire_type == 2:
-                    position = 0
-                    while position < len(value):
-                        item, position = _varint(value, position)
-                        values.append(_signed64(item))
-                else:
-                    values.append(_signed64(value))
-            return np.array(values, dtype=np.int64)
+                if value_type not in (2, 5) or len(value) % 4:
+                    raise ValueError(f"feature {name!r}: a float_list value of wire type {value_type} and {len(value)} bytes")
+                chunks.append(value)
+            return np.frombuffer(b"".join(chunks), dtype="<f4").astype(np.float32)
+        values: list[int] = []
+        for number, value_type, value in _fields(payload):
+            if number != 1:
+                continue
+            if value_type == 2:
+                position = 0
+                while position < len(value):
+                    item, position = _varint(value, position)
+                    values.append(_signed64(item))
+            elif value_type == 0:
+                values.append(_signed64(value))
+            else:
+                raise ValueError(f"feature {name!r}: an int64_list value of wire type {value_type}")
+        return np.array(values, dtype=np.int64)
     return []
 
 
 def parse_example(data: bytes) -> dict[str, Feature]:
     """tf.train.Example{features: Features{feature: map<string, Feature>}} as a dict of feature name to values."""
     features: dict[str, Feature] = {}
-    for number, _, features_message in _fields(data):
-        if number != 1:
-            continue
-        for entry_number, _, entry in _fields(features_message):
-            if entry_number != 1:
-                continue
+    for features_message in _messages(data, 1, "features"):
+        for entry in _messages(features_message, 1, "a feature"):
             key, value = b"", b""
-            for field, _, payload in _fields(entry):
+            for field, wire_type, payload in _fields(entry):
+                if field in (1, 2) and wire_type != 2:
+                    raise ValueError(f"a feature's {'name' if field == 1 else 'value'} has wire type {wire_type}")
                 if field == 1:
                     key = payload
                 elif field == 2:
                     value = payload
-            features[key.decode("utf-8")] = _feature(value)
+            name = key.decode("utf-8")
+            features[name] = _feature(value, name)
     return features
 
 
@@ -163,10 +214,16 @@ def expand_paths(patterns: str | Path | Iterable[str | Path]) -> list[Path]:
         patterns = [patterns]
     paths: list[Path] = []
     for pattern in patterns:
-        matches = sorted(glob.glob(str(pattern)))
+        try:
+            matches = sorted(glob.glob(str(pattern)))
+        except (OSError, ValueError):  # a NUL byte, a name too long
+            matches = []
         if not matches:
             raise CorpusError(f"{pattern}: no such file")
-        paths.extend(Path(match) for match in matches)
+        for match in matches:
+            if not os.path.isfile(match):
+                raise CorpusError(f"{match}: not a file")
+            paths.append(Path(match))
     return paths
 
 
@@ -190,9 +247,16 @@ def count_records(paths: list[Path]) -> int:
     total = 0
     for path in paths:
         with _open(path) as stream:
-            while len(header := stream.read(_LENGTH.size)) == _LENGTH.size:
-                stream.seek(_CRC.size + _LENGTH.unpack(header)[0] + _CRC.size, 1)
-                total += 1
+            try:
+                while len(header := stream.read(_LENGTH.size)) == _LENGTH.size:
+                    skip = _CRC.size + _LENGTH.unpack(header)[0] + _CRC.size
+                    remaining = _remaining(stream)
+                    if remaining is not None and skip > remaining:
+                        break  # a damaged or truncated file: reading it will say where
+                    stream.seek(skip, 1)
+                    total += 1
+            except (*_GZIP_ERRORS, OSError, OverflowError, ValueError):  # ValueError: an offset past what seek takes
+                pass  # counted as far as it could be; reading it will say what is wrong
     return total
 
 
@@ -220,13 +284,15 @@ def read_embedding_tfrecords(
             try:
                 features = parse_example(record)
             except (ValueError, UnicodeDecodeError) as error:
-                raise CorpusError(f"{where}: not a tf.train.Example: {error}") from None
+                raise CorpusError(f"{where}: not a tf.train.Example: {one_line(str(error))}") from None
             for name in (text_feature, embedding_feature):
                 if name not in features:
-                    raise CorpusError(f"{where}: no feature {name!r}; the record has {', '.join(sorted(features)) or 'none'}")
+                    raise CorpusError(f"{where}: no feature {name!r}; the record has {names(sorted(features)) if features else 'none'}")
             vector = features[embedding_feature]
             if not isinstance(vector, np.ndarray) or vector.dtype != np.float32:
                 raise CorpusError(f"{where}: feature {embedding_feature!r} should be a float_list")
+            if not len(vector):
+                raise CorpusError(f"{where}: feature {embedding_feature!r} is empty")
             if dim is None:
                 dim = len(vector)
             elif len(vector) != dim:
@@ -249,4 +315,4 @@ def read_embedding_tfrecords(
                 )
             text = _text(features[text_feature], where, text_feature)
             number += 1
-            yield Document(id=document_id, text=text, date=date), vector
+            yield Document(id=document_id, text=text, date=date, origin=where), vector

@@ -227,26 +227,28 @@ class DocumentStore:
     def add(self, documents: Sequence[Document]) -> None:
         """Insert documents in one transaction: all of them, or none and a CollectionError naming the document.
 
-        Each needs an id from 0 to 2^63 - 1 that is not in the store, text without lone surrogates, a date or
-        None, and metadata that ``meta_problem`` accepts. The corpus readers refuse the rest with the line it
-        came from; these checks speak for documents made in Python, and name the line (``Document.origin``)
-        of an id that repeats one of an earlier batch.
+        Each needs an id from 0 to 2^63 - 1 that is neither in the store nor repeated in ``documents``, text
+        without lone surrogates, a date or None, and metadata that ``meta_problem`` accepts. All of that is
+        checked before the first insert: a store written without a journal (a build's, an update's copy)
+        cannot roll back a half-inserted batch. The corpus readers refuse most of it with the line it came
+        from; the checks here speak for documents made in Python and name the line (``Document.origin``)
+        of an id that repeats another.
         """
         rows = [_document_row(document) for document in documents]
+        first: dict[int, Document] = {}
+        for document in documents:
+            if document.id in first:
+                earlier = first[document.id].origin
+                raise CollectionError(f"{_origin(document)}duplicate document id {document.id}{f' ({earlier} has it too)' if earlier else ''}")
+            first[document.id] = document
+        existing = self.existing(first)
+        if existing:
+            raise CollectionError(f"{_origin(first[existing[0]])}duplicate document id {existing[0]}: an earlier document has it")
         try:
             with self._connection:
                 self._connection.executemany("INSERT INTO documents (id, text, date, meta) VALUES (?, ?, ?, ?)", rows)
-        except sqlite3.IntegrityError as error:
-            existing = set(self.existing([row[0] for row in rows]))
-            seen: dict[int, Document] = {}
-            for document in documents:
-                if document.id in existing:
-                    raise CollectionError(f"{_origin(document)}duplicate document id {document.id}: an earlier document has it") from None
-                if document.id in seen:
-                    first = seen[document.id].origin
-                    raise CollectionError(f"{_origin(document)}duplicate document id {document.id}{f' ({first} has it too)' if first else ''}") from None
-                seen[document.id] = document
-            raise CollectionError(f"the documents cannot be stored: {error}") from None
+        except sqlite3.IntegrityError as error:  # checked above; a constraint of a store made elsewhere
+            raise CollectionError(f"{self.path}: the documents cannot be stored: {error}") from None
 
     def remove(self, ids: Iterable[int]) -> None:
         with self._connection:
