@@ -209,7 +209,8 @@ MAX_GENERATION = 2**31
 MAX_FILES = 1_000
 MAX_TEXT = 4_096
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, and the invisible or direction-changing ones a terminal would let a name hide behind.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def _shown(value: Any) -> str:
