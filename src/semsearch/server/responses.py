@@ -124,9 +124,14 @@ def search_error(error: SemsearchError) -> JSONResponse:
 
 
 def public_info(facts: dict[str, Any]) -> dict[str, Any]:
-    """``Collection.info()`` without the server's paths, which are no client's business: no ``path``; the
-    corpus (``source``) and a model given by path (``encoder.argument``) by their last component only."""
+    """``Collection.info()`` without the server's paths, which are no client's business: no ``path``, but the
+    collection's ``name`` (its directory's, without ``.semsearch``: the page's title); the corpus (``source``)
+    and a model given by path (``encoder.argument``) by their last component only."""
+    path = facts.get("path")
     facts = {key: value for key, value in facts.items() if key != "path"}
+    if isinstance(path, str):  # the directory's name without its ending: "news.semsearch" -> "news"
+        directory = _last_component(path)
+        facts["name"] = directory.removesuffix(".semsearch") or directory
     if isinstance(facts.get("source"), str):
         facts["source"] = _last_component(facts["source"])
     encoder = facts.get("encoder")
