@@ -36,9 +36,9 @@ collections, nor a file made beside the collection. A worker killed by a signal 
 against its case and replaced for the rest. About 60 s here on 2 cores, 2 workers (building
 the collections 10 s, making the cases 10 s, running them 35 s).
 
-Failures that are not the backends' or the manifest checks' (``ELSEWHERE``: a damaged SQLite
-store, a vectors.ids.npy that does not match the store) are asserted by a strict xfail instead,
-naming whose they are to fix; when they are fixed it passes, fails as XPASS, and the list goes.
+Failures found outside the backends and the manifest checks (a damaged SQLite store that fails
+in a search, a vectors.ids.npy that does not match the store) were fixed where they belong
+(``Collection.search_request``, ``StoredVectors``); ``ELSEWHERE`` would list any new ones by owner.
 With the index checks switched off, the same cases killed the worker 365 times (354 SIGSEGV,
 2 SIGILL, 2 SIGABRT, 1 SIGFPE, 6 exits: usearch 339, hnswlib 20, annoy 5, faiss HNSW 1, on
 usearch's metric and scalar bytes and neighbour counts, hnswlib's header fields and links,
@@ -826,12 +826,7 @@ def tree_digest(directory: Path) -> dict[str, str]:
 # Failures the harness finds outside the backends and the manifest's checks: (what the failure's detail holds,
 # whose it is to fix). They are kept out of the main test and asserted absent by a strict xfail, so that the day
 # they are fixed, that test passes and says so, and this list is emptied.
-ELSEWHERE: list[tuple[str, str]] = [
-    ("sqlite3.DatabaseError", "storage/store.py: a damaged documents.sqlite that opens fails later, in a search, as sqlite3.DatabaseError"),
-    ("sqlite3.OperationalError", "storage/store.py: a store whose header asks for WAL mode (write version 2 or 3) fails in a search"),
-    ("some ids have no stored vector", "storage/vector_file.py: StoredVectors.rows_of raises KeyError for a document with no row "
-                                       "(vectors.ids.npy not the store's ids): a filtered search's traceback"),
-]
+ELSEWHERE: list[tuple[str, str]] = []  # failures found outside the backends, whose they are to fix: none left
 
 
 @dataclass
@@ -915,7 +910,6 @@ def test_crafted_collections_are_refused_or_answered_never_a_crash(world: World,
     assert answered >= 50, "the mutations should leave some collections that still answer"
 
 
-@pytest.mark.xfail(strict=True, reason="failures outside the backends, listed in ELSEWHERE with whose they are to fix")
 def test_no_crafted_collection_fails_outside_the_backends(run: Run) -> None:
     elsewhere = [f"{owner}: {shown(case, result)}" for case, result, owner in run.failures() if owner is not None]
     assert not elsewhere, f"{len(elsewhere)} cases:\n" + "\n".join(elsewhere[:20])

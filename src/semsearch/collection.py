@@ -6,6 +6,7 @@ The CLI, the HTTP server and the Beam pipeline's last step are thin layers over 
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -251,7 +252,7 @@ class Collection(DocumentAccess):
                     request.documents.first_id = self.store.max_id() + 1
                 checked = time.perf_counter() - started
                 result = apply_update(self.path, self.manifest, self.encoder, request)
-        except OSError as error:  # disk full, permissions, a path in the way: before the switch, so nothing changed
+        except (OSError, sqlite3.DatabaseError) as error:  # disk full, a path in the way, a damaged store: nothing changed
             raise CollectionError(f"{self.path}: the update failed and the collection is as it was: {error}") from None
         self.store.close()
         self.manifest, self.index = result.manifest, result.index
@@ -297,8 +298,11 @@ class Collection(DocumentAccess):
             raise SemsearchError("the query is blank; type a few words")
         if request.filter is not None:
             self.store.check_fields(request.filter)
-        found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans, query_vectors)
-        documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
+        try:
+            found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans, query_vectors)
+            documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
+        except sqlite3.DatabaseError as error:  # a store that opened but is damaged further in
+            raise CollectionError(f"{self.path}: the document store is damaged: {error}") from None
         return [
             [
                 Hit(id=document.id, text=document.text, date=document.date, score=float(score), meta=document.meta)

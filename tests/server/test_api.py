@@ -121,7 +121,7 @@ def test_info_names_a_model_directory_by_its_name_only() -> None:
 
     facts = {"path": "/srv/news.semsearch", "source": "/home/someone/corpora/news.csv.gz", "count": 3,
              "encoder": {"name": "tfhub", "argument": "/home/someone/models/use-5/", "version": "x", "dim": 512}}
-    assert public_info(facts) == {"source": "news.csv.gz", "count": 3,
+    assert public_info(facts) == {"name": "news", "source": "news.csv.gz", "count": 3,
                                   "encoder": {"name": "tfhub", "argument": "use-5", "version": "x", "dim": 512}}
     hub_model = {"encoder": {"name": "sentence-transformers", "argument": "sentence-transformers/all-MiniLM-L6-v2"}}
     assert public_info(hub_model) == hub_model  # a hub name is not a path of the server's

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semsearch.errors import CollectionError
+
 # Magic, version, header length, then a header padded to this many bytes in all: room for any shape.
 HEADER_BYTES = 128
 
@@ -62,6 +64,7 @@ class StoredVectors:
     """A vectors.npy and its ids, memory-mapped: the full vectors of given documents, for exact scoring."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.matrix = np.load(path, mmap_mode="r", allow_pickle=False)
         ids_file = ids_path(path)
         if not ids_file.is_file():
@@ -77,7 +80,8 @@ class StoredVectors:
         where = np.searchsorted(sorted_ids, ids)
         where = np.minimum(where, len(sorted_ids) - 1)
         if len(ids) and (len(sorted_ids) == 0 or not np.array_equal(sorted_ids[where], ids)):
-            raise KeyError("some ids have no stored vector")
+            missing = ids[(len(sorted_ids) == 0) | (sorted_ids[where] != ids)] if len(sorted_ids) else ids
+            raise CollectionError(f"{self.path}: no stored vector for document {int(missing[0])}; the collection is damaged")
         return self._order[where]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
