@@ -31,10 +31,10 @@ class LossyIndex(ExactIndex):
 
 @pytest.fixture
 def lossy_backend(monkeypatch: pytest.MonkeyPatch) -> str:
-    from semsearch.storage import layout
+    from semsearch.storage import manifest_checks
 
     monkeypatch.setitem(BACKENDS, "lossy", f"{__name__}:LossyIndex")
-    monkeypatch.setattr(layout, "KNOWN_BACKENDS", (*layout.KNOWN_BACKENDS, "lossy"))  # what a manifest may name
+    monkeypatch.setattr(manifest_checks, "KNOWN_BACKENDS", (*manifest_checks.KNOWN_BACKENDS, "lossy"))  # what a manifest may name
     return "lossy"
 
 
