@@ -96,3 +96,23 @@ def test_self_retrieval_of_every_document_with_the_real_encoder(small_real_colle
     lost = [document.id for document, hits in zip(ordered, results)
             if not hits or (hits[0].id != document.id and hits[0].text != document.text)]
     assert lost == []
+
+
+def test_a_small_usearch_index_is_searched_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the limit a search is brute force: the exact top k, whatever the graph would have missed."""
+    from semsearch.backends import create_index, usearch
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3_000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:50] + 0.3 * rng.standard_normal((50, 32)).astype(np.float32)
+    index = create_index("usearch", 32, {"connectivity": 2, "expansion_add": 2, "expansion_search": 2})  # a poor graph on purpose
+    index.add(np.arange(3_000), vectors)
+    exact = ExactIndex(32)
+    exact.add(np.arange(3_000), vectors)
+    truth, _ = exact.search(queries, 10)
+    found, _ = index.search(queries, 10)
+    assert (found == truth).mean() > 0.99  # f16 rounding may swap a near tie
+    monkeypatch.setattr(usearch, "EXACT_SEARCH_LIMIT", 0)
+    graph, _ = index.search(queries, 10)
+    assert (graph == truth).mean() < (found == truth).mean()  # the poor graph alone misses some
