@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime
 import gzip
 import hashlib
 import json
-import math
-import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
@@ -29,6 +26,7 @@ from typing import Any, BinaryIO
 
 from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
 from semsearch.errors import CorpusError
+from semsearch.sources.values import integer_id, names, one_line, parse_date, shown
 
 FORMATS = {
     ".txt": "txt",
@@ -45,33 +43,6 @@ DATE_FIELDS = ("publish_date", "date", "published", "pubdate")
 ID_FIELDS = ("id",)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_SHOWN = 60  # characters of a value quoted in an error message
-
-
-def shown(value: Any, limit: int = _SHOWN) -> str:
-    """A value as an error message quotes it: its repr (one line, surrogates escaped), cut to ``limit`` characters."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int of more digits than Python converts to text (4,300)
-        return f"an integer of {value.bit_length() * 0.30103:,.0f} digits" if isinstance(value, int) else f"a {type(value).__name__}"
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
-def names(columns: Iterable[Any], limit: int = 20) -> str:
-    """Column or field names for a message: as they are when printable, else quoted; at most ``limit`` of them."""
-    columns = list(columns)
-    parts = [column if isinstance(column, str) and column.isprintable() and column.strip() == column and column else shown(column) for column in columns[:limit]]
-    if len(columns) > limit:
-        parts.append(f"and {len(columns) - limit:,} more")
-    return ", ".join(parts) or "(none)"
-
-
-def one_line(text: str) -> str:
-    """A library's message (pyarrow's may hold newlines) as part of one line."""
-    return " ".join(str(text).split())
-
-
 def detect_format(path: Path) -> str:
     """The corpus format from the file name: ``headlines.csv.gz`` is csv."""
     suffixes = [suffix.lower() for suffix in path.suffixes]
@@ -81,36 +52,6 @@ def detect_format(path: Path) -> str:
         return FORMATS[suffixes[-1]]
     known = ", ".join(sorted(FORMATS))
     raise CorpusError(f"{path}: cannot tell the format from the file name; use one of {known} or pass --format")
-
-
-def parse_date(value: Any) -> datetime.date | None:
-    """Dates as the ABC files write them (20030219) or as ISO 8601 (2003-02-19, 2003-02-19T10:00).
-
-    Anything else (a day that does not exist, year 0 or 10000, a number that is not YYYYMMDD, a list)
-    is a ValueError that quotes the value.
-    """
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    expected = "expected YYYYMMDD or YYYY-MM-DD"
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{shown(value)} is not a date ({expected})")
-    if isinstance(value, int) and not 0 <= value < 10**8:
-        raise ValueError(f"{shown(value)} is not a date ({expected})")
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        if len(text) == 8 and text.isascii() and text.isdigit():
-            return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-        if len(text) >= 10 and text[4] == "-" and text[:10].isascii():
-            return datetime.date.fromisoformat(text[:10])
-    except ValueError as error:
-        raise ValueError(f"{shown(text)} is not a date: {error}") from None
-    raise ValueError(f"{shown(text)} is not a date ({expected})")
 
 
 @dataclass
@@ -286,20 +227,11 @@ class Corpus:
     def _document_id(self, value: Any) -> int:
         if self.id_field is None and value is None:
             return self.first_id + self.stats.documents
-        column = self._id_column
-        document_id: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            document_id = value
-        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            document_id = int(value)  # 7.0: JSON written by a tool that has only floats
-        elif isinstance(value, str) and _INTEGER.fullmatch(digits := value.strip()):
-            if len(digits.lstrip("+-0")) > 19:
-                raise _BadRow(f"field {column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
-            document_id = int(digits)
+        document_id = integer_id(value)
         if document_id is None:
-            raise _BadRow(f"field {column!r}: {shown(value)} is not an integer id")
+            raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an integer id")
         if not is_document_id(document_id):
-            raise _BadRow(f"field {column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
+            raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
         return document_id
 
     def _txt_rows(self) -> Iterator[Document | None]:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from semsearch.errors import SemsearchError
-from semsearch.sources.corpus import shown
+from semsearch.sources.values import shown
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from semsearch.storage.verified import file_identity
-from semsearch.sources.corpus import ReadStats, names, one_line, parse_date, shown
+from semsearch.sources.corpus import ReadStats
+from semsearch.sources.values import names, one_line, parse_date, shown
 from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, meta_problem
 from semsearch.encoders import DEFAULT_ENCODER, Encoder, encoder_for_manifest, get_encoder, normalise
 from semsearch.errors import CorpusError

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from semsearch.sources.corpus import names, one_line, parse_date
+from semsearch.sources.values import names, one_line, parse_date
 from semsearch.documents import Document
 from semsearch.errors import CorpusError
 
