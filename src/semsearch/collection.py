@@ -161,6 +161,8 @@ class Collection(DocumentAccess):
         model it chose (see ``encoders.check_trusted``).
         """
         path = Path(path)
+        if "\x00" in str(path):
+            raise CollectionError(f"{str(path)!r}: a path cannot hold a NUL byte")
         recover_directory(path)
         for attempt in range(OPEN_ATTEMPTS):
             manifest = read_manifest(path)
@@ -296,6 +298,13 @@ class Collection(DocumentAccess):
             return []
         if any(not isinstance(text, str) or not text.strip() for text in queries):
             raise SemsearchError("the query is blank; type a few words")
+        for text in queries:
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise SemsearchError(f"the query {text!r} is not valid text (it holds half of a UTF-16 surrogate pair); "
+                                         "check the terminal's or the file's encoding") from None
         if request.filter is not None:
             self.store.check_fields(request.filter)
         try:

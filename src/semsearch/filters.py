@@ -83,8 +83,9 @@ Where = Union[Condition, Combined]
 
 
 def _field_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or '"' in name or "\\" in name or name.startswith("$") or len(name) > 200:
-        raise FilterError(f"metadata field {name!r}: a field name is non-empty text without quotes or backslashes, not starting with $")
+    if not isinstance(name, str) or not name or '"' in name or "\\" in name or name.startswith("$") or len(name) > 200 \
+            or not name.isprintable():
+        raise FilterError(f"metadata field {name!r}: a field name is printable text without quotes or backslashes, not starting with $")
     return name
 
 
@@ -92,6 +93,11 @@ def _scalar(name: str, value: Any) -> Scalar:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         if isinstance(value, str) and len(value) > 10_000:
             raise FilterError(f"metadata field {name!r}: a value of {len(value):,} characters is too long to compare with")
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise FilterError(f"metadata field {name!r}: the value {value!r} is not valid text (half of a surrogate pair)") from None
         return value
     if isinstance(value, int):
         if not SQLITE_INTEGER[0] <= value <= SQLITE_INTEGER[1]:

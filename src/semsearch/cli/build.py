@@ -26,7 +26,7 @@ from semsearch.sources.datasets import resolve_source
 @click.option("--limit", type=click.IntRange(min=1), help="Index only the first N documents.")
 @corpus_options
 @click.option("--dedupe", is_flag=True, help="Skip and count documents whose text repeats an earlier one exactly.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=1_000_000), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="Embed in worker processes or threads, or serially [default: processes].")
 @click.option("--workers", type=click.IntRange(min=1), help="Embedding workers [default: one per CPU this process may use].")
 @click.option("--resume", is_flag=True, help="Go on with an interrupted build of the same command from its last completed batch.")
@@ -74,7 +74,7 @@ def build(ctx: click.Context, source: str | None, embeddings: str | None, path: 
 @click.argument("source")
 @click.argument("output_prefix")
 @click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder, NAME or NAME:ARGUMENT.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=1_000_000), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("--encoder-threads", type=click.IntRange(min=1), default=1, show_default=True, help="BLAS threads per Beam worker.")
 @click.option("--limit", type=click.IntRange(min=1), help="Embed only the first N documents.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Beam's own log (otherwise kept in a file, and named if the pipeline fails).")

@@ -55,11 +55,19 @@ class SemsearchGroup(click.Group):
             raise click.ClickException(one_line(describe_os_error(error))) from None
         except sqlite3.Error as error:
             raise click.ClickException(one_line(f"SQLite: {error}")) from None
+        except ValueError as error:
+            if "null byte" not in str(error):  # os functions refuse a path holding NUL (click's Path checks it so)
+                raise self._unexpected(error) from None
+            raise click.ClickException("a path cannot hold a NUL byte") from None
         except Exception as error:  # noqa: BLE001 - the last resort that keeps the promise of one line
-            if os.environ.get(DEBUG_VARIABLE) == "1":
-                traceback.print_exc(file=sys.stderr)
-            raise click.ClickException(one_line(
-                f"unexpected {type(error).__name__}: {error} (a bug in semsearch; {DEBUG_VARIABLE}=1 shows where)")) from None
+            raise self._unexpected(error) from None
+
+    @staticmethod
+    def _unexpected(error: Exception) -> click.ClickException:
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            traceback.print_exception(error, file=sys.stderr)
+        return click.ClickException(one_line(
+            f"unexpected {type(error).__name__}: {error} (a bug in semsearch; {DEBUG_VARIABLE}=1 shows where)"))
 
 def parse_params(values: tuple[str, ...]) -> dict[str, Any]:
     """``--param key=value`` pairs; numbers become numbers."""

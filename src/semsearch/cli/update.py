@@ -24,7 +24,7 @@ def report_update(path: Path, stats: UpdateStats) -> None:
 @corpus_options
 @click.option("--no-replace", is_flag=True, help="Stop with an error, changing nothing, if an id is in the collection already.")
 @click.option("--rebuild", is_flag=True, help="Rebuild the index from the stored vectors, for backends that cannot add (annoy).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=1_000_000), default=DEFAULT_BATCH_SIZE, show_default=True, help="Texts embedded at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @encoder_trust_options
 def add(path: Path, source: str, corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None,

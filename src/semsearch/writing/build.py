@@ -184,6 +184,8 @@ def build_collection(source: EmbeddedSource, path: Path, encoder: Encoder, optio
     Returns how many documents an interrupted build had done already (0 unless resumed). A failed
     build removes its workspace; an interrupted one (``KeyboardInterrupt``) keeps it for ``--resume``.
     """
+    if "\x00" in str(path):
+        raise SemsearchError(f"{str(path)!r}: a path cannot hold a NUL byte")
     if path.exists() and not is_collection(path) and (not path.is_dir() or any(path.iterdir())):
         raise SemsearchError(f"{path} exists and is not a semsearch collection; not overwriting it")
     index = new_index(options.backend, encoder.dim, options.backend_params, options.reduce)
