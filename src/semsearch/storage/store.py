@@ -2,181 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
-import functools
-import json
 import re
 import shutil
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
+from semsearch.documents import Document
 from semsearch.errors import CollectionError
 from semsearch.filters import Filter, FilterError
-
-SCHEMA = """
-CREATE TABLE documents (
-    id INTEGER PRIMARY KEY,
-    text TEXT NOT NULL,
-    date TEXT,
-    meta TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX documents_date ON documents(date);
-CREATE VIRTUAL TABLE documents_fts USING fts5(text, content='documents', content_rowid='id');
-CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
-    INSERT INTO documents_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER documents_fts_delete AFTER DELETE ON documents BEGIN
-    INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
-"""
-# The tables FTS5 keeps for documents_fts (an external-content table, so documents_fts_content is not among them
-# today); their SQL is FTS5's, which may differ between SQLite versions, so only their names are checked.
-FTS5_SHADOW_TABLES = frozenset(f"documents_fts_{suffix}" for suffix in ("data", "idx", "content", "docsize", "config"))
-
-
-@functools.cache
-def _schema_objects() -> dict[str, tuple[str, str]]:
-    """Name to (type, SQL) of each object SCHEMA creates, FTS5's shadow tables apart."""
-    with closing(sqlite3.connect(":memory:")) as connection:
-        connection.executescript(SCHEMA)
-        rows = connection.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
-    return {name: (kind, _normal_sql(sql)) for kind, name, sql in rows if name not in FTS5_SHADOW_TABLES}
-
-
-def _normal_sql(sql: str | None) -> str:
-    return " ".join((sql or "").split())
-
-
-def _article(kind: str) -> str:
-    return "an" if kind[:1] in "aeiou" else "a"
-
-
-def _distrust(connection: sqlite3.Connection) -> None:
-    """No code from the file's schema runs unchecked: trusted_schema off and, where Python can set it, defensive mode
-    (no writable_schema, no writes to FTS5's shadow tables but FTS5's own). Python 3.11 has no setconfig: skipped."""
-    connection.execute("PRAGMA trusted_schema = OFF")
-    defensive = getattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE", None)
-    if defensive is not None and hasattr(connection, "setconfig"):
-        connection.setconfig(defensive, True)
-
-
-def _check_schema(connection: sqlite3.Connection, path: Path) -> None:
-    """The store holds what SCHEMA creates and nothing else, read from sqlite_master before any table or view is queried:
-    a view named documents (say, one that recurses forever) or a trigger of someone else's never runs."""
-    expected = _schema_objects()
-    found: set[str] = set()
-    for kind, name, sql in connection.execute("SELECT type, name, sql FROM sqlite_master ORDER BY rowid"):
-        if (kind == "table" and name in FTS5_SHADOW_TABLES) or expected.get(name) == (kind, _normal_sql(sql)):
-            found.add(name)
-            continue
-        raise CollectionError(f"{path}: the document store has {_article(kind)} {kind} semsearch did not create: {name}")
-    for name, (kind, _) in expected.items():
-        if name not in found:
-            raise CollectionError(f"{path}: not a readable document store: it has no {kind} {name}")
-
-
-def _connect_checked(database: str, path: Path, *, uri: bool, writes: bool) -> sqlite3.Connection:
-    """A connection to a store whose schema has been checked; a CollectionError, and no connection left open, if not."""
-    connection = sqlite3.connect(database, uri=uri, check_same_thread=False)
-    try:
-        _distrust(connection)
-        _check_schema(connection, path)
-        connection.execute("SELECT count(*) FROM documents LIMIT 1")
-        if writes:
-            # SQLite refuses FTS5 (not marked innocuous) in the two triggers that keep the keyword index in step
-            # while trusted_schema is off. The check above proved every trigger is SCHEMA's own, so trust them.
-            connection.execute("PRAGMA trusted_schema = ON")
-    except sqlite3.DatabaseError as error:
-        connection.close()
-        raise CollectionError(f"{path}: not a readable document store: {error}") from None
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def _row_to_document(row: tuple[Any, Any, Any, Any]) -> Document:
-    """A stored row as a Document, whatever its columns hold: a store may come from a stranger (SQLite keeps any
-    type in any column), and one odd row must not fail every search that finds it. So it degrades: text that is
-    not text is decoded (bytes, as UTF-8 with replacement) or shown (a number); a date that is not an ISO date
-    is None; meta that is not a JSON object of JSON values (see ``meta_problem``: no NaN, lone surrogate or
-    nesting past 64) is {}. What semsearch itself writes always reads back unchanged."""
-    document_id, text, date, meta = row
-    return Document(id=int(document_id), text=_stored_text(text), date=_stored_date(date), meta=_stored_meta(meta))
-
-
-def _stored_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return "" if value is None else str(value)
-
-
-def _stored_date(value: Any) -> datetime.date | None:
-    if not isinstance(value, str) or not value or len(value) > 32:
-        return None
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _origin(document: Document) -> str:
-    return f"{document.origin}: " if document.origin else ""
-
-
-def _document_row(document: Document) -> tuple[int, str, str | None, str]:
-    """The row ``add`` inserts for a document, or a CollectionError saying what about it cannot be stored."""
-    where = _origin(document)
-    document_id = document.id
-    if isinstance(document_id, bool) or not isinstance(document_id, int) or not is_document_id(document_id):
-        raise CollectionError(f"{where}document id {document_id!r} is not an integer from 0 to {MAX_DOCUMENT_ID}")
-    if not isinstance(document.text, str):
-        raise CollectionError(f"{where}document {document_id}: its text is {type(document.text).__name__}, not text")
-    if (surrogate := lone_surrogate(document.text)) is not None:
-        raise CollectionError(f"{where}document {document_id}: its text holds a lone surrogate {surrogate!r}, which is not text")
-    date = document.date
-    if isinstance(date, datetime.datetime):
-        date = date.date()
-    if date is not None and not isinstance(date, datetime.date):
-        raise CollectionError(f"{where}document {document_id}: its date is {type(date).__name__}, not a date")
-    meta = document.meta
-    if meta:
-        if (problem := meta_problem(meta)) is not None:
-            raise CollectionError(f"{where}document {document_id}: {problem}")
-        try:
-            stored_meta = json.dumps(meta, ensure_ascii=False, default=str)
-        except (TypeError, ValueError, RecursionError) as error:
-            raise CollectionError(f"{where}document {document_id}: its metadata cannot be written as JSON: {error}") from None
-    elif meta is None or isinstance(meta, dict):
-        stored_meta = "{}"
-    else:
-        raise CollectionError(f"{where}document {document_id}: {meta_problem(meta)}")
-    return document_id, document.text, date.isoformat() if date else None, stored_meta
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _stored_meta(value: Any) -> dict[str, Any]:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if not isinstance(value, str) or value in ("", "{}"):
-        return {}
-    try:
-        meta = json.loads(value, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):  # not JSON (or NaN, or an integer of 4,300 digits), or nested past the stack
-        return {}
-    return meta if meta_problem(meta) is None else {}
+from semsearch.storage.sqlite_schema import SCHEMA, _connect_checked, _distrust
+from semsearch.storage.store_rows import _document_row, _origin, _row_to_document
 
 
 class DocumentStore:
@@ -221,7 +61,10 @@ class DocumentStore:
             raise CollectionError(f"{path}: missing")
         # Quoted: a '#', '?' or '%' in the path would otherwise end it, start the query or escape (and, unquoted,
         # 'dir#x' opened, and created, 'dir' with the default mode, rwc).
-        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode={'ro' if read_only else 'rw'}"
+        # Read-only opens are immutable: a collection's files never change once a manifest names them (an update
+        # writes a new generation), so SQLite need not lock, nor look for a journal or WAL a stranger may have planted.
+        mode = "mode=ro&immutable=1" if read_only else "mode=rw"
+        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?{mode}"
         return cls(_connect_checked(uri, path, uri=True, writes=not read_only), path)
 
     def add(self, documents: Sequence[Document]) -> None:
