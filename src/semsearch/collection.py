@@ -18,14 +18,14 @@ from semsearch.backends import DEFAULT_BACKEND, VectorIndex
 from semsearch.backends.factory import open_index
 from semsearch.backends.reachability import Orphans
 from semsearch.documents import Document, Hit
-from semsearch.encoders import DEFAULT_ENCODER, Encoder, check_same_encoder, encoder_for_manifest, get_encoder
+from semsearch.encoders import Encoder, check_same_encoder, encoder_for_manifest, resolve_encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.search.access import DocumentAccess
 from semsearch.search.query import SearchRequest
 from semsearch.search.retrieval import rankings
 from semsearch.sources.corpus import Corpus, ReadStats, read_corpus
-from semsearch.sources.datasets import resolve_source
+from semsearch.sources.datasets import read_documents, resolve_source  # noqa: F401 - resolve_source: the CLI's, from here
 from semsearch.sources.embedding_files import open_embedding_files
 from semsearch.storage.atomic import recover_directory
 from semsearch.storage.layout import (
@@ -41,21 +41,8 @@ from semsearch.storage.vector_file import StoredVectors
 from semsearch.writing.build import BuildOptions, CorpusSource, EmbeddedSource, build_collection
 from semsearch.writing.update import UpdateRequest, UpdateStats, apply_update
 
-# Opening retries when an update deletes the files of the manifest it read (see updates.py).
+# Opening retries when an update deletes the files of the manifest it read (see writing/update.py).
 OPEN_ATTEMPTS = 3
-
-
-def _read_documents(documents: Iterable[Document] | str | Path | Corpus, corpus_options: dict[str, Any]) -> Iterable[Document]:
-    """Documents to add as given, or read from a corpus path (or a bundled data set's name) with ``corpus_options``."""
-    if isinstance(documents, (str, Path)):
-        return read_corpus(resolve_source(documents), **corpus_options)
-    return documents
-
-
-def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
-    if isinstance(encoder, Encoder):
-        return encoder
-    return get_encoder(encoder or DEFAULT_ENCODER)
 
 
 class Collection(DocumentAccess):
@@ -219,13 +206,13 @@ class Collection(DocumentAccess):
         ``corpus_options``); a corpus without an id column is numbered after the largest id.
         ``rebuild`` rebuilds the index from the stored vectors, for backends that cannot add.
         """
-        documents = _read_documents(documents, corpus_options)
+        documents = read_documents(documents, corpus_options)
         return self._update(UpdateRequest(documents, replace=False, rebuild=rebuild, batch_size=batch_size, progress=progress))
 
     def upsert(self, documents: Iterable[Document] | str | Path | Corpus, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
                progress: bool = False, **corpus_options: Any) -> UpdateStats:
         """Like ``add``, but a document whose id is in the collection already replaces the old one."""
-        documents = _read_documents(documents, corpus_options)
+        documents = read_documents(documents, corpus_options)
         return self._update(UpdateRequest(documents, replace=True, rebuild=rebuild, batch_size=batch_size, progress=progress))
 
     def remove(self, ids: Iterable[int], *, rebuild: bool = False) -> UpdateStats:
@@ -310,6 +297,8 @@ class Collection(DocumentAccess):
         try:
             found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans, query_vectors)
             documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
+        except sqlite3.ProgrammingError:  # semsearch's own mistake, not the store's
+            raise
         except sqlite3.DatabaseError as error:  # a store that opened but is damaged further in
             raise CollectionError(f"{self.path}: the document store is damaged: {error}") from None
         return [

@@ -254,8 +254,9 @@ def _order(path: str, symbol: str, value: Scalar, table: str) -> tuple[str, list
     """<, <=, >, >=: numbers against numeric fields, anything else against text fields."""
     extract, kind = f"json_extract({table}.meta, ?)", f"json_type({table}.meta, ?)"
     number = _number(value)
-    if number is not None:
-        return f"({kind} IN ('integer', 'real') AND {extract} {symbol} ?)", [path, path, number]
+    if number is not None:  # a number, or text that is one (a CSV's fields are all text)
+        numeric_text = f"({kind} = 'text' AND {extract} GLOB '*[0-9]*' AND NOT {extract} GLOB '*[^0-9.eE+ -]*' AND CAST({extract} AS REAL) {symbol} ?)"
+        return f"(({kind} IN ('integer', 'real') AND {extract} {symbol} ?) OR {numeric_text})", [path, path, number, path, path, path, path, number]
     return f"({kind} = 'text' AND {extract} {symbol} ?)", [path, path, str(value)]
 
 

@@ -33,7 +33,7 @@ from semsearch.sources.datasets import resolve_source
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def build(ctx: click.Context, source: str | None, embeddings: str | None, path: Path, backend: str, params: tuple[str, ...], reduce_to: str | None, encoder: str, limit: int | None, corpus_format: str | None,
-          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, dedupe: bool, batch_size: int,
+          text_field: str | None, date_field: str | None, id_field: str | None, skip_bad_rows: bool, delimiter: str | None, dedupe: bool, batch_size: int,
           parallel: str | None, workers: int | None, resume: bool, quiet: bool) -> None:
     """Build a collection from SOURCE: a corpus file (.csv, .tsv, .txt, .jsonl, .parquet, optionally .gz)
     or a bundled data set (see `semsearch datasets`).
@@ -56,7 +56,7 @@ def build(ctx: click.Context, source: str | None, embeddings: str | None, path: 
         collection = Collection.build(
             source, path, encoder=encoder, backend=backend, backend_params=parse_params(params), reduce=reduce_to,
             batch_size=batch_size, progress=not quiet, parallel=parallel, workers=workers, resume=resume,
-            format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, limit=limit, dedupe=dedupe,
+            format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, delimiter=delimiter, limit=limit, dedupe=dedupe,
         )
     stats = collection.build_stats
     skipped = []
@@ -82,7 +82,7 @@ def build(ctx: click.Context, source: str | None, embeddings: str | None, path: 
 @click.pass_context
 def beam_embed(ctx: click.Context, source: str, output_prefix: str, encoder: str, batch_size: int, encoder_threads: int, limit: int | None,
                verbose: bool, corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None,
-               skip_bad_rows: bool) -> None:
+               skip_bad_rows: bool, delimiter: str | None) -> None:
     """Embed SOURCE on Apache Beam into sharded Parquet files OUTPUT_PREFIX-SSSSS-of-NNNNN.parquet.
 
     Options this command does not know go to Beam: the DirectRunner by default (one worker
@@ -96,7 +96,7 @@ def beam_embed(ctx: click.Context, source: str, output_prefix: str, encoder: str
 
     files = run_pipeline(
         str(resolve_source(source)), output_prefix, ctx.args, encoder=encoder, batch_size=batch_size, threads=encoder_threads, verbose=verbose,
-        format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, limit=limit,
+        format=corpus_format, text_field=text_field, date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, delimiter=delimiter, limit=limit,
     )
     click.echo(f"wrote {len(files)} Parquet files: {output_prefix}-*.parquet", err=True)
     click.echo(f"build the collection with: semsearch build --from-embeddings '{output_prefix}*.parquet' -o NAME.semsearch", err=True)

@@ -104,6 +104,8 @@ def corpus_options(function: Any) -> Any:
         click.option("--date-field", help="Column or field holding the date [default: publish_date, date]."),
         click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number]."),
         click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first."),
+        click.option("--delimiter", metavar="CHAR", help="The field delimiter of a csv or tsv file [default: tab for tsv; for csv a comma, "
+                                                          "or the ; tab or | its header has instead]."),
     ]
     for option in reversed(options):
         function = option(function)

@@ -28,7 +28,7 @@ def report_update(path: Path, stats: UpdateStats) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @encoder_trust_options
 def add(path: Path, source: str, corpus_format: str | None, text_field: str | None, date_field: str | None, id_field: str | None,
-        skip_bad_rows: bool, no_replace: bool, rebuild: bool, batch_size: int, quiet: bool, encoder: str | None, trust_encoder: bool) -> None:
+        skip_bad_rows: bool, delimiter: str | None, no_replace: bool, rebuild: bool, batch_size: int, quiet: bool, encoder: str | None, trust_encoder: bool) -> None:
     """Add the documents of SOURCE to the collection at PATH, in place.
 
     A document whose id is in the collection already replaces the old one (upsert); rows
@@ -43,7 +43,7 @@ def add(path: Path, source: str, corpus_format: str | None, text_field: str | No
         update = collection.add if no_replace else collection.upsert
         stats = update(
             source, rebuild=rebuild, batch_size=batch_size, progress=not quiet, format=corpus_format, text_field=text_field,
-            date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows,
+            date_field=date_field, id_field=id_field, skip_bad_rows=skip_bad_rows, delimiter=delimiter,
         )
     report_update(path, stats)
 

@@ -40,6 +40,7 @@ __all__ = [
     "list_encoders",
     "normalise",
     "parse_spec",
+    "resolve_encoder",
 ]
 
 
@@ -234,3 +235,10 @@ def encoder_for_manifest(recorded: dict[str, Any], where: str, encoder: Encoder 
         encoder = get_encoder(encoder)
     check_same_encoder(recorded, encoder, where)
     return encoder
+
+
+def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
+    """An encoder as given, or made from its spec, or the default."""
+    if isinstance(encoder, Encoder):
+        return encoder
+    return get_encoder(encoder or DEFAULT_ENCODER)

@@ -13,20 +13,19 @@ most ``MAX_META_DEPTH`` deep; ids are integers from 0 to 2^63 - 1 (not booleans,
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import csv
-import gzip
-import hashlib
 import json
 import sys
-import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
 from semsearch.errors import CorpusError
 from semsearch.sources.values import integer_id, names, one_line, parse_date, shown
+from semsearch.sources.rows import ReadStats, TextSeen, _BadRow, _open_binary, _parquet_records, _pick_field, _raw_lines
 
 FORMATS = {
     ".txt": "txt",
@@ -42,6 +41,10 @@ TEXT_FIELDS = ("headline_text", "text", "headline", "title", "sentence", "conten
 DATE_FIELDS = ("publish_date", "date", "published", "pubdate")
 ID_FIELDS = ("id",)
 
+# Tried, in this order, when a csv's header has no comma.
+SNIFFED_DELIMITERS = (";", "\t", "|")
+log = logging.getLogger(__name__)
+
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 def detect_format(path: Path) -> str:
     """The corpus format from the file name: ``headlines.csv.gz`` is csv."""
@@ -52,68 +55,6 @@ def detect_format(path: Path) -> str:
         return FORMATS[suffixes[-1]]
     known = ", ".join(sorted(FORMATS))
     raise CorpusError(f"{path}: cannot tell the format from the file name; use one of {known} or pass --format")
-
-
-@dataclass
-class ReadStats:
-    """What a read skipped, so a build can report it."""
-
-    documents: int = 0
-    skipped_empty: int = 0
-    skipped_bad: int = 0
-    skipped_duplicate: int = 0
-
-
-class TextSeen:
-    """Remembers texts by a 64-bit hash, about 70 bytes each, so deduplicating a million headlines
-    costs tens of megabytes; the chance that any two of a million different texts share a hash is 3 in 10^8."""
-
-    def __init__(self) -> None:
-        self._hashes: set[int] = set()
-
-    def repeat(self, text: str) -> bool:
-        """True when this exact text was seen before; remembers it otherwise."""
-        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-        if digest in self._hashes:
-            return True
-        self._hashes.add(digest)
-        return False
-
-
-class _BadRow(Exception):
-    """A row that cannot become a Document; turned into a CorpusError or skipped."""
-
-
-def _open_binary(path: Path) -> BinaryIO:
-    try:
-        if path.suffix.lower() == ".gz":
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        return path.open("rb")
-    except OSError as error:
-        raise CorpusError(f"{path}: cannot be read: {error.strerror or error}") from None
-
-
-def _raw_lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
-    """The lines of a file; a damaged or fake .gz is a CorpusError, not a traceback from gzip or zlib."""
-    try:
-        yield from stream
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise CorpusError(f"{path}: not a readable gzip file: {one_line(str(error))}") from None
-    except OSError as error:
-        raise CorpusError(f"{path}: cannot be read: {error.strerror or error}") from None
-
-
-def _pick_field(columns: Iterable[str], named: str | None, candidates: tuple[str, ...], role: str, where: str) -> str | None:
-    columns = list(columns)
-    if named is not None:
-        if named not in columns:
-            raise CorpusError(f"{where}: no {role} column {shown(named)}; the columns are {names(columns)}")
-        return named
-    lowered = {column.lower(): column for column in columns if isinstance(column, str)}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    return None
 
 
 class Corpus:
@@ -130,6 +71,7 @@ class Corpus:
         skip_bad_rows: bool = False,
         limit: int | None = None,
         dedupe: bool = False,
+        delimiter: str | None = None,
     ) -> None:
         self.path = Path(path)
         try:
@@ -147,6 +89,10 @@ class Corpus:
         self.skip_bad_rows = skip_bad_rows
         self.limit = limit
         self.dedupe = dedupe
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+            raise CorpusError(f"--delimiter {shown(delimiter)}: a delimiter is one character, not a quote or a line break")
+        # csv and tsv only: the one given, else tsv's tab, else sniffed from a csv's header (see _delimiter).
+        self.delimiter = delimiter
         # Rows without an id are numbered from here: 0 for a build, after the largest id for an update.
         self.first_id = 0
         self.stats = ReadStats()
@@ -238,10 +184,26 @@ class Corpus:
         for line in self._decoded_lines():
             yield self._make_document(self.first_id + self.stats.documents, line.strip(), None, {}, ("text", "date"))
 
+    def _delimiter(self, header_line: str) -> str:
+        """The delimiter given, else tsv's tab; for csv, a comma unless the header has none and another
+        common delimiter (``;``, a tab, ``|``) instead: a semicolon file (Excel's in much of Europe)."""
+        if self.delimiter is not None:
+            return self.delimiter
+        if self.format == "tsv":
+            return "\t"
+        if "," in header_line:
+            return ","
+        counts = {candidate: header_line.count(candidate) for candidate in SNIFFED_DELIMITERS}
+        best = max(counts, key=lambda candidate: counts[candidate])
+        return best if counts[best] else ","
+
     def _delimited_rows(self) -> Iterator[Document | None]:
-        delimiter = "," if self.format == "csv" else "\t"
         lines = self._decoded_lines()
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        first = next(lines, None)
+        if first is None:
+            return
+        delimiter = self._delimiter(first)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -253,6 +215,8 @@ class Corpus:
         if text_column is None:
             if len(header) == 1:
                 text_column = header[0]
+                log.warning("%s: the file reads as one column, %s, so every line is one text; if its fields are "
+                            "separated by something else, say so with --delimiter", self.path, shown(header[0]))
             else:
                 raise CorpusError(
                     f"{where}: no text column among {names(header)}; name one with --text-field"
@@ -360,31 +324,6 @@ class Corpus:
         except _BadRow as error:
             self._bad(str(error), unit)
             return None
-
-
-def _parquet_records(batch: Any) -> Iterator[dict[str, Any] | _BadRow]:
-    """The rows of a record batch as dicts; a row pyarrow cannot give as Python values (a timestamp past
-    year 9999, say) as a _BadRow naming its field, so that it can be skipped like any bad row."""
-    import pyarrow as pa
-
-    unreadable = (ValueError, OverflowError, TypeError, ArithmeticError, NotImplementedError, pa.ArrowException)
-    try:
-        records = batch.to_pylist()
-    except unreadable:
-        records = None
-    if records is not None:
-        yield from records
-        return
-    for position in range(batch.num_rows):
-        record: dict[str, Any] = {}
-        for name, column in zip(batch.schema.names, batch.columns):
-            try:
-                record[name] = column[position].as_py()
-            except unreadable as error:
-                yield _BadRow(f"field {name!r}: the value cannot be read: {one_line(str(error))}")
-                break
-        else:
-            yield record
 
 
 def read_corpus(path: str | Path, **options: Any) -> Corpus:

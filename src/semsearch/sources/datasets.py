@@ -12,12 +12,15 @@ import io
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from semsearch.documents import Document
 from semsearch.errors import SemsearchError
+from semsearch.sources.corpus import Corpus, read_corpus
 from semsearch.sources.values import shown
 
 
@@ -168,3 +171,10 @@ def resolve_source(source: str | Path) -> Path:
     if not path.exists() and str(source) in DATASETS:
         return bundled_path(str(source))
     return path
+
+
+def read_documents(documents: Iterable[Document] | str | Path | Corpus, corpus_options: dict[str, Any]) -> Iterable[Document]:
+    """Documents to add as given, or read from a corpus path (or a bundled data set's name) with ``corpus_options``."""
+    if isinstance(documents, (str, Path)):
+        return read_corpus(resolve_source(documents), **corpus_options)
+    return documents

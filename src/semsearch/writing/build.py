@@ -74,9 +74,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How a build indexes and writes, whatever its vectors come from: what ``Collection.build`` and
-    ``Collection.build_from_embeddings`` share, handed whole to ``Collection._build`` so that the
-    list is passed along in one place. No defaults here: the public signatures are where users see them."""
+    """How a build indexes and writes, whatever its vectors come from, passed along whole (``build_collection``).
+    No defaults here: the public signatures of ``Collection.build*`` are where users see them."""
 
     backend: str
     backend_params: dict[str, Any] | None
@@ -163,7 +162,7 @@ class CorpusSource:
             "source": file_identity(corpus.path),
             "corpus": {
                 "format": corpus.format, "text_field": corpus.text_field, "date_field": corpus.date_field,
-                "id_field": corpus.id_field, "skip_bad_rows": corpus.skip_bad_rows, "limit": corpus.limit,
+                "id_field": corpus.id_field, "skip_bad_rows": corpus.skip_bad_rows, "limit": corpus.limit, "delimiter": corpus.delimiter,
                 "dedupe": corpus.dedupe,
             },
         }
