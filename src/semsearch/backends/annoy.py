@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from semsearch.backends.base import (
-    MISSING_ID, BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, load_array, padded_results, save_array,
+    MISSING_ID, ParamSpec, VectorIndex, as_ids, as_queries, load_array, padded_results, save_array,
 )
 from semsearch.backends.checks import FileBytes, check_npy, checked_once, chunks, damaged, finite_floats, library_errors
-from semsearch.errors import CollectionError, import_optional
+from semsearch.errors import import_optional
 
 # The tutorial's settings: 100 trees, and search_k -1, which Annoy reads as n_trees * k.
 DEFAULTS: dict[str, Any] = {"n_trees": 100, "search_k": -1}
@@ -105,10 +105,7 @@ class AnnoyIndex(VectorIndex):
         outside the map, a loop of children never ended), so the whole forest is checked first."""
         path = directory / f"index.{cls.name}"
         ids_path = directory / f"index.{cls.name}.ids"
-        try:
-            index = cls(dim, **params)
-        except BackendParamError as error:
-            raise CollectionError(f"{directory}: {error}") from None
+        index = cls.for_loading(directory, dim, params)
         checked_once([path, ids_path], {"backend": cls.name, "dim": dim}, lambda: check_index_file(path, ids_path, dim=dim))
         with library_errors(path, cls.name):
             index._index.load(str(path), prefault=not mmap)

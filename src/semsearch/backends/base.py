@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from semsearch.errors import SemsearchError
+from semsearch.errors import CollectionError, SemsearchError
 from semsearch.storage.layout import INDEX_FILE_PREFIX, MAX_DIM
 
 MISSING_ID = -1
@@ -122,6 +122,14 @@ class VectorIndex(ABC):
     def saved_files(cls) -> tuple[str, ...]:
         """The names of the files ``save`` writes and ``load`` opens, so that a collection can insist its manifest lists them."""
         return (f"{INDEX_FILE_PREFIX}{cls.name}",)
+
+    @classmethod
+    def for_loading(cls, directory: Path, dim: int, params: dict[str, Any]) -> Any:
+        """An empty index to load a collection's file into; parameters the manifest got wrong are the collection's fault."""
+        try:
+            return cls(dim, **params)
+        except BackendParamError as error:
+            raise CollectionError(f"{directory}: {error}") from None
 
     def files_moved_to(self, directory: Path) -> None:
         """The collection's files are now in ``directory`` (an update's new generation): an index that

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import MISSING_ID, BackendParamError, VectorIndex, as_queries, load_array, missing_vector, save_array
+from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries, load_array, missing_vector, save_array
 from semsearch.backends.checks import check_npy, checked_once, damaged, library_errors
-from semsearch.errors import CollectionError
 
 # Queries scored at once: bounds the (block, n) score matrix to about block * n * 4 bytes.
 QUERY_BLOCK = 64
@@ -90,10 +89,7 @@ class ExactIndex(VectorIndex):
     def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> ExactIndex:
         path = directory / f"index.{cls.name}"
         ids_path = directory / f"index.{cls.name}.ids"
-        try:
-            index = cls(dim, **params)
-        except BackendParamError as error:
-            raise CollectionError(f"{directory}: {error}") from None
+        index = cls.for_loading(directory, dim, params)
         checked_once([path, ids_path], {"backend": cls.name, "dim": dim}, lambda: check_index_files(path, ids_path, dim=dim))
         with library_errors(path, cls.name):
             index._vectors = load_array(path, mmap=mmap)

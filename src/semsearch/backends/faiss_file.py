@@ -7,22 +7,11 @@ lists, and it crashed on a truncated HNSW file: a crafted file must be refused f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import ParamSpec
 from semsearch.backends.checks import FileBytes, chunks, finite_floats
 
-DEFAULTS: dict[str, Any] = {"index": "IVF1024,Flat", "train_size": 200_000}
-# Search-time parameters faiss's ParameterSpace knows, with their defaults; an index takes the ones that apply to it.
-SEARCH_DEFAULTS: dict[str, int] = {"nprobe": 32, "efSearch": 64}
-PARAM_SCHEMA: dict[str, ParamSpec] = {
-    "index": ParamSpec(str, maximum=200),
-    "train_size": ParamSpec(int, 1, 1_000_000_000),
-    "nprobe": ParamSpec(int, 1, 65_536),
-    "efSearch": ParamSpec(int, 1, 100_000),
-}
 # -- the file format (faiss 1.x, impl/index_read.cpp and index_write.cpp), for the kinds in KINDS --
 #
 # Little-endian, read front to back. An index starts with a fourcc and the header

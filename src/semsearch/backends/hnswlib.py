@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from semsearch.backends.base import (
-    BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, load_array, missing_vector, padded_results, save_array,
+    ParamSpec, VectorIndex, as_ids, as_queries, load_array, missing_vector, padded_results, save_array,
 )
 from semsearch.backends.checks import FileBytes, check_npy, checked_once, chunks, damaged, finite_floats, library_errors
-from semsearch.errors import CollectionError, import_optional
+from semsearch.errors import import_optional
 
 DEFAULTS: dict[str, Any] = {"M": 16, "ef_construction": 100, "ef": 64}
 # Room made for this many vectors at first; the graph's capacity doubles whenever it fills.
@@ -136,10 +136,7 @@ class HnswlibIndex(VectorIndex):
         checked first (``check_index_file``), with the deleted ids beside it."""
         path = directory / f"index.{cls.name}"
         deleted_path = directory / f"index.{cls.name}.deleted"
-        try:
-            index = cls(dim, **params)
-        except BackendParamError as error:
-            raise CollectionError(f"{directory}: {error}") from None
+        index = cls.for_loading(directory, dim, params)
         settings = {"dim": dim, "M": int(index.params["M"]), "ef_construction": int(index.params["ef_construction"])}
         checked_once([path, deleted_path], {"backend": cls.name, **settings},
                      lambda: check_index_file(path, deleted_path, **settings))

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.backends.base import BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries, missing_vector, padded_results
+from semsearch.backends.base import ParamSpec, VectorIndex, as_ids, as_queries, missing_vector, padded_results
 from semsearch.backends.checks import (
     FileBytes, chunks, checked_once, damaged, finite_bfloat16, finite_floats, library_errors,
 )
-from semsearch.errors import CollectionError
 
 # From BENCHMARKS.md ("The default's expansion_search, 1.1M"): on 1.1M headlines this graph gave the best recall
 # for its speed and the only size within target (1.29 GB); expansion_search 160 is the smallest measured that
@@ -127,10 +126,7 @@ class UsearchIndex(VectorIndex):
     def load(cls, directory: Path, dim: int, params: dict[str, Any], mmap: bool = True) -> UsearchIndex:
         """Open a saved index, after checking its whole file (``check_index_file``): usearch itself trusts it."""
         path = directory / f"index.{cls.name}"
-        try:
-            index = cls(dim, **params)
-        except BackendParamError as error:
-            raise CollectionError(f"{directory}: {error}") from None
+        index = cls.for_loading(directory, dim, params)
         settings = {"dim": dim, "dtype": index.params["dtype"], "connectivity": int(index.params["connectivity"])}
         checked_once([path], {"backend": cls.name, **settings}, lambda: check_index_file(path, **settings))
         with library_errors(path, cls.name):
