@@ -15,6 +15,7 @@ from typing import Any, overload
 import numpy as np
 
 from semsearch.backends import DEFAULT_BACKEND, VectorIndex
+from semsearch.backends.checks import checked_once
 from semsearch.backends.factory import open_index
 from semsearch.backends.reachability import Orphans
 from semsearch.documents import Document, Hit
@@ -177,6 +178,11 @@ class Collection(DocumentAccess):
         except Exception as error:  # each library has its own error for a damaged file
             raise CollectionError(f"{path}: the {backend['name']} index cannot be opened: {error}") from None
         store = DocumentStore.open(data / DOCUMENTS_FILE)
+        try:  # SQLite's own check, on the first open of these very files only (remembered, as checksums are)
+            checked_once([data / DOCUMENTS_FILE], {"check": "sqlite quick_check"}, store.quick_check)
+        except BaseException:
+            store.close()
+            raise
         collection = cls(path, manifest, store, index, encoder)
         collection.orphans = orphans
         collection._verified = verify

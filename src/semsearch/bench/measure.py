@@ -21,7 +21,7 @@ from semsearch.bench.embedding_cache import Embeddings, chunks, read_rows
 from semsearch.bench.evaluate import latencies, recall_at_k
 from semsearch.bench.grids import Setting
 from semsearch.bench.truth import K, Split, hold_out
-from semsearch.storage.layout import VECTORS_FILE, index_entries
+from semsearch.storage.layout import DOCUMENTS_FILE, VECTORS_FILE, index_entries
 from semsearch.storage.vector_file import VectorFileWriter
 
 
@@ -47,7 +47,10 @@ def measure(setting: Setting, embeddings: Embeddings, split: Split, workspace: P
     if vector_file is not None:
         vector_file.close()
     build_seconds, build_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    manifest = {"encoder": {"dim": dim}, **index_entries(index)}
+    # What open_index reads of a manifest: every file the workspace holds listed, as a collection's are (and the
+    # store a collection would have beside them, which the benchmark does not need).
+    files = {name: {} for name in [DOCUMENTS_FILE, *(entry.name for entry in workspace.iterdir())]}
+    manifest = {"encoder": {"dim": dim}, **index_entries(index), "count": indexed, "files": files}
     build_params = dict(index.params)
     del index
     started = time.perf_counter()

@@ -67,6 +67,16 @@ class DocumentStore:
         uri = f"file:{urllib.parse.quote(str(path.absolute()))}?{mode}"
         return cls(_connect_checked(uri, path, uri=True, writes=not read_only), path)
 
+    def quick_check(self) -> None:
+        """SQLite's own check of the file's structure (pages, b-trees, records), a CollectionError if it fails."""
+        try:
+            problems = [row[0] for row in self._connection.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as error:
+            problems = [str(error)]
+        if problems != ["ok"]:
+            found = " ".join("; ".join(map(str, problems)).split())[:300]
+            raise CollectionError(f"{self.path}: the document store is damaged: {found}")
+
     def add(self, documents: Sequence[Document]) -> None:
         """Insert documents in one transaction: all of them, or none and a CollectionError naming the document.
 
