@@ -911,7 +911,7 @@ def fake_cli(monkeypatch: pytest.MonkeyPatch, fake_encoder: FakeEncoder) -> Fake
             return FAKE4
         return fake_encoder if spec == fake_encoder.name and argument is None else real_get_encoder(spec, argument)
 
-    for module in (semsearch.encoders, semsearch.collection, semsearch.sources.embedding_files):
+    for module in (semsearch.encoders, semsearch.sources.embedding_files):
         monkeypatch.setattr(module, "get_encoder", get_encoder)
     return fake_encoder
 

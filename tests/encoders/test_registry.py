@@ -155,14 +155,14 @@ def test_the_manifest_keeps_the_argument_and_reopening_uses_it(plugin, tmp_path:
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["encoder"] == {"name": "word-hash", "argument": "24", "version": "1", "dim": 24}
 
-    with Collection.open(path) as collection:
+    with Collection.open(path, trust_encoder=True) as collection:  # our own model: trusted
         assert isinstance(collection.encoder, RecordedEncoder)
         first = collection.store.get([1])[1].text
         hits = collection.search(first, k=3)
         assert hits[0].text == first
         assert collection.encoder.inner.dim == 24  # the argument came back from the manifest
 
-    searched = CliRunner().invoke(cli, ["search", str(path), first, "-k", "1", "--json"])
+    searched = CliRunner().invoke(cli, ["search", str(path), first, "-k", "1", "--json", "--trust-encoder"])
     assert json.loads(searched.stdout)["hits"][0]["text"] == first
     described = CliRunner().invoke(cli, ["info", str(path)])
     assert "encoder:    word-hash:24 1, 24 dimensions" in described.stdout
@@ -183,7 +183,7 @@ def test_a_changed_model_is_caught_when_the_first_query_is_encoded(plugin, tmp_p
     Collection.build(sample_csv, path, encoder="word-hash:24", limit=200).close()
     plugin.MODEL_VERSION = "2"  # the installed model changed after the build
     try:
-        with Collection.open(path) as collection:  # opening for info loads no model, so it cannot tell yet
+        with Collection.open(path, trust_encoder=True) as collection:  # opening for info loads no model, so it cannot tell yet
             assert collection.info()["encoder"]["version"] == "1"
             with pytest.raises(CollectionError, match=r"built with encoder word-hash:24 1 .* query encoder is word-hash:24 2"):
                 collection.search("anything")

@@ -76,9 +76,9 @@ def test_build_and_search_a_collection_with_minilm(tmp_path: Path, sample_csv: P
     recorded = json.loads((path / "manifest.json").read_text())["encoder"]
     assert recorded == {"name": "sentence-transformers", "argument": MODEL, "version": minilm.version, "dim": 384}
 
-    with Collection.open(path) as collection:
+    with Collection.open(path, trust_encoder=True) as collection:  # a model we chose: trusted
         target = collection.store.get([123])[123].text
-    searched = CliRunner().invoke(cli, ["search", str(path), target, "-k", "3", "--json"])
+    searched = CliRunner().invoke(cli, ["search", str(path), target, "-k", "3", "--json", "--trust-encoder"])
     assert searched.exit_code == 0, searched.output
     assert "Loading weights" not in searched.stderr  # no model-loading noise at each search
     top = json.loads(searched.stdout)["hits"][0]
@@ -87,7 +87,7 @@ def test_build_and_search_a_collection_with_minilm(tmp_path: Path, sample_csv: P
     with pytest.raises(CollectionError, match="built with encoder sentence-transformers:all-MiniLM-L6-v2"):
         Collection.open(path, encoder="use-multilingual")
 
-    with Collection.open(path) as collection:  # an update embeds with the collection's own encoder: serially
+    with Collection.open(path, trust_encoder=True) as collection:  # an update embeds with the collection's own encoder: serially
         assert isinstance(collection.encoder, RecordedEncoder) and not collection.encoder.fork_safe
         assert collection.encoder._inner is None  # known without loading PyTorch
 

@@ -122,7 +122,7 @@ def test_build_and_search_with_a_tf1_hub_module(tf1_hub_module: tuple[Path, np.n
     assert built.exit_code == 0, built.output
     assert json.loads((path / "manifest.json").read_text())["encoder"]["argument"] == str(module)
 
-    searched = CliRunner().invoke(cli, ["search", str(path), "police arrested a man", "-k", "3", "--json"])
+    searched = CliRunner().invoke(cli, ["search", str(path), "police arrested a man", "-k", "3", "--json", "--trust-encoder"])
     assert searched.exit_code == 0, searched.output
     texts = [hit["text"] for hit in json.loads(searched.stdout)["hits"]]
     assert texts[-1] == "wheat prices rise"  # shares no word with the query
