@@ -65,8 +65,11 @@ def add_document_routes(app: FastAPI, batcher: SearchBatcher) -> None:
         document_id: DocumentId, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         date_from: Day | None = None, date_to: Day | None = None, where: WhereParameter = [],  # noqa: B006
     ) -> JSONResponse:
-        SearchRequest.of(k, date_from=date_from, date_to=date_to)  # a bad range is a 422 before the search thread
         filters = {"date_from": date_from, "date_to": date_to, "where": where_pairs(where) or None}
+        try:
+            SearchRequest.of(k, **filters)  # a bad range or filter is a 422 before the search thread
+        except SemsearchError as error:
+            return search_error(error)
 
         def like(collection: Collection) -> list[Any] | None:
             if not collection.get([document_id]):
