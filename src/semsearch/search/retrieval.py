@@ -104,10 +104,11 @@ def semantic_rankings(
         return _exact_scan(store.matching_ids(where), vectors_of, queries, k)
     results: list[Ranking | None] = [None] * len(queries)
     pending = list(range(len(queries)))
+    # The orphans the filter lets through, looked up once, not in every round of widening.
+    matching_orphans = np.fromiter(store.filter_ids(orphans.ids.tolist(), where), dtype=np.int64) if orphans else None
     while pending and candidates < total:
         ids, scores = index.search(queries[pending], candidates, **search_params)
         if orphans:
-            matching_orphans = np.fromiter(store.filter_ids(orphans.ids.tolist(), where), dtype=np.int64)
             ids, scores = orphans.merge(queries[pending], ids, scores, allowed=matching_orphans)
         allowed = store.filter_ids({int(i) for i in np.unique(ids) if i != MISSING_ID}, where)
         still_pending = []
