@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from semsearch import Collection, Document
+from semsearch.errors import SemsearchError
 from semsearch.backends import BACKENDS
 from semsearch.backends.exact import ExactIndex
 from semsearch.backends.reachability import Orphans, find_orphans
@@ -116,3 +117,44 @@ def test_a_small_usearch_index_is_searched_exactly(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(usearch, "EXACT_SEARCH_LIMIT", 0)
     graph, _ = index.search(queries, 10)
     assert (graph == truth).mean() < (found == truth).mean()  # the poor graph alone misses some
+
+
+def _rewrite_orphans(path: Path, make: Any) -> None:
+    """Replace orphans.npz with what ``make(ids, vectors)`` writes, and recompute its size and checksum, as a stranger would."""
+    import hashlib
+    import io
+    import json
+
+    with np.load(path / ORPHANS_FILE, allow_pickle=False) as saved:
+        ids, vectors = saved["ids"], saved["vectors"]
+    data = make(ids, vectors)
+    if not isinstance(data, bytes):
+        stream = io.BytesIO()
+        np.savez(stream, **data)
+        data = stream.getvalue()
+    (path / ORPHANS_FILE).write_bytes(data)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][ORPHANS_FILE] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("name, make", [
+    ("NaN vectors", lambda ids, vectors: {"ids": ids, "vectors": np.full_like(vectors, np.nan)}),
+    ("vectors of another dimension", lambda ids, vectors: {"ids": ids, "vectors": vectors[:, :-1]}),
+    ("more ids than vectors", lambda ids, vectors: {"ids": np.append(ids, 999), "vectors": vectors}),
+    ("repeated ids", lambda ids, vectors: {"ids": np.full_like(ids, ids[0]), "vectors": vectors}),
+    ("negative ids", lambda ids, vectors: {"ids": -ids - 1, "vectors": vectors}),
+    ("float ids", lambda ids, vectors: {"ids": ids.astype(np.float64), "vectors": vectors}),
+    ("a missing member", lambda ids, vectors: {"ids": ids}),
+    ("not an archive", lambda ids, vectors: b"PK\x03\x04 not really a zip file"),
+    ("truncated", lambda ids, vectors: (lambda stream: (np.savez(stream, ids=ids, vectors=vectors), stream.getvalue()[:120])[1])(
+        __import__("io").BytesIO())),
+])
+def test_a_crafted_orphans_file_is_one_line(lossy_backend: str, tmp_path: Path, sample_csv: Path, fake_encoder, name: str, make: Any) -> None:
+    path = tmp_path / "news.semsearch"
+    Collection.build(sample_csv, path, encoder=fake_encoder, backend=lossy_backend, limit=400).close()
+    _rewrite_orphans(path, make)
+    with pytest.raises(SemsearchError) as raised:
+        with Collection.open(path, encoder=fake_encoder) as collection:
+            collection.search("flood warning", k=3)
+    assert "orphans.npz" in str(raised.value) and "\n" not in str(raised.value), name
