@@ -46,6 +46,9 @@ def test_document_commands_with_generated_arguments(news_collection: Path, fake_
     @given(chosen=command, filters=FILTERS)
     @example(chosen=("get", ["103", "104"]), filters=[])
     @example(chosen=("get", ["99999"]), filters=[])  # exit 1: not there
+    @example(chosen=("get", [str(2**63)]), filters=[])  # no document can have it: not there, not an OverflowError
+    @example(chosen=("list", ["--offset", str(2**64)]), filters=[])
+    @example(chosen=("similar", [str(2**70), "-k", "2"]), filters=[])
     @example(chosen=("count", []), filters=["--where", "desk.name=news"])  # a field no document has at the top: exit 1
     @example(chosen=("list", ["--limit", "x"]), filters=[])  # exit 2
     @example(chosen=("similar", ["103", "-k", "2"]), filters=[])

@@ -28,6 +28,7 @@ def test_pages_of_documents_filtered(meta_server: RunningServer) -> None:
     typo = meta_server.request("/documents?where=dsk%3Dsport")
     assert typo.status == 422 and "no document has a metadata field 'dsk'" in typo.body["message"]
     assert meta_server.request("/documents?limit=100000").status == 422
+    assert meta_server.request(f"/documents?offset={2**64}").status == 422
 
 
 def test_similar_leaves_the_document_out(meta_server: RunningServer) -> None:

@@ -45,7 +45,7 @@ def add_document_routes(app: FastAPI, batcher: SearchBatcher) -> None:
 
     @app.get("/documents", response_model=DocumentsResponse, responses=ERRORS, summary="The documents, filtered, a page at a time")
     async def list_documents(
-        limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 20, offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 20, offset: Annotated[int, Query(ge=0, le=MAX_DOCUMENT_ID)] = 0,
         date_from: Day | None = None, date_to: Day | None = None, where: WhereParameter = [],  # noqa: B006
     ) -> JSONResponse:
         filters = {"date_from": date_from, "date_to": date_to, "where": where_pairs(where) or None}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.documents import Document
+from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id
 from semsearch.errors import CollectionError
 from semsearch.filters import Filter, FilterError
 from semsearch.storage.sqlite_schema import SCHEMA, _connect_checked, _distrust
@@ -126,6 +126,7 @@ class DocumentStore:
     def _rows_with_ids(self, columns: str, ids: Iterable[int], clause: str = "1", parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """``columns`` of the documents with these ids (and matching ``clause``), in no particular order."""
         ids = [int(i) for i in ids]
+        ids = [i for i in ids if is_document_id(i)]  # one that no document can have is not there (and SQLite cannot bind it)
         # SQLite limits the number of bound parameters; 500 is safely below every build's limit.
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -139,6 +140,8 @@ class DocumentStore:
         clause, parameters = where.sql() if where is not None else ("1", [])
         remaining = limit
         last_id: int | None = None
+        if offset > MAX_DOCUMENT_ID:  # further than any collection holds documents
+            return
         if offset:
             skipped = self._connection.execute(
                 f"SELECT id FROM documents WHERE {clause} ORDER BY id LIMIT 1 OFFSET ?", [*parameters, offset - 1]).fetchone()
