@@ -148,3 +148,24 @@ def test_a_request_whose_client_went_away_is_not_searched_further(collection: Co
 
     assert len(asyncio.run(run())[0]) == 2
     assert sum(size for size, request in counting.calls if request.k == 3) <= 8  # at most the slice already running
+
+
+def test_an_update_by_another_process_is_picked_up_with_no_search_and_the_watch_stops_with_the_batcher(
+        collection: Collection, fake_encoder) -> None:
+    """The watch of manifest.json refreshes on the search thread by itself (issue 13: /health counts an update within a second)."""
+    batcher = SearchBatcher(collection)
+
+    async def run() -> int:
+        await batcher.start()
+        try:
+            with Collection.open(collection.path, encoder=fake_encoder) as other:
+                other.remove([0, 1, 2])
+            deadline = asyncio.get_running_loop().time() + 5
+            while len(batcher.collection) == 300 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)  # no search, no check_for_update: only the watch can see it
+            return len(batcher.collection)
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(run()) == 297
+    assert batcher._watcher is not None and batcher._watcher.done()

@@ -112,17 +112,21 @@ def info(path: Path, as_json: bool) -> None:
 @click.option("--token", envvar="SEMSEARCH_TOKEN", metavar="TOKEN",
               help="Require Authorization: Bearer TOKEN on every request but /health and the page (open it as /?token=TOKEN). "
                    "Default: $SEMSEARCH_TOKEN.")
+@click.option("--write-token", envvar="SEMSEARCH_WRITE_TOKEN", metavar="TOKEN",
+              help="Turn on writes: POST /documents (upsert) and DELETE /documents (remove) with Authorization: Bearer TOKEN. "
+                   "Off without it (403). Default: $SEMSEARCH_WRITE_TOKEN.")
 @encoder_trust_options
 def serve(path: Path, host: str, port: int, workers: int, access_log: bool, allow_hosts: tuple[str, ...], token: str | None,
-          encoder: str | None, trust_encoder: bool) -> None:
+          write_token: str | None, encoder: str | None, trust_encoder: bool) -> None:
     """Serve the collection at PATH over HTTP: a search page at / and a JSON API (docs at /docs).
 
     \b
       semsearch serve news.semsearch
       curl 'http://127.0.0.1:8000/search?q=flood+warning&k=3'
       SEMSEARCH_TOKEN=... semsearch serve news.semsearch --host 0.0.0.0 --allow-host search.example.org
+      SEMSEARCH_WRITE_TOKEN=... semsearch serve news.semsearch
     """
     from semsearch.server import serve as run_server
 
     run_server(path, host=host, port=port, workers=workers, access_log=access_log, allow_hosts=allow_hosts, token=token or None,
-               encoder=encoder, trust_encoder=trust_encoder)
+               encoder=encoder, trust_encoder=trust_encoder, write_token=write_token or None)

@@ -27,7 +27,8 @@ def check_can_listen(host: str, port: int) -> None:
 
 
 def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1, access_log: bool = True,
-          allow_hosts: Sequence[str] = (), token: str | None = None, encoder: str | None = None, trust_encoder: bool = False) -> None:
+          allow_hosts: Sequence[str] = (), token: str | None = None, encoder: str | None = None, trust_encoder: bool = False,
+          write_token: str | None = None) -> None:
     """Serve the collection at ``path`` until interrupted.
 
     The collection is opened and verified here first, so a wrong path is one clear error
@@ -37,6 +38,8 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     or ``host``) nor one of ``allow_hosts`` (``*``: any) are refused, against DNS rebinding.
     With ``token``, every request but ``/health``, the page and the documentation must carry
     ``Authorization: Bearer TOKEN``; listening beyond this machine without one is warned of.
+    With ``write_token``, ``POST`` and ``DELETE /documents`` change the collection for a request
+    carrying it; without, they are refused (403) and the collection is only read.
     ``encoder`` and ``trust_encoder`` are ``Collection.open``'s: a model the collection names is
     loaded (by the warm-up, before the server listens) only if the user named or trusted it.
     """
@@ -47,11 +50,20 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     except ImportError as error:
         raise MissingExtraError(error.name or "fastapi", "server", "semsearch serve") from None
     from semsearch.collection import Collection
-    from semsearch.server.app import COLLECTION_VARIABLE, ENCODER_VARIABLE, HOSTS_VARIABLE, TOKEN_VARIABLE, TRUST_VARIABLE, create_app
-    from semsearch.storage.layout import read_manifest
+    from semsearch.server.app import (
+        COLLECTION_VARIABLE,
+        ENCODER_VARIABLE,
+        HOSTS_VARIABLE,
+        TOKEN_VARIABLE,
+        TRUST_VARIABLE,
+        WRITE_VARIABLE,
+        create_app,
+    )
     from semsearch.server.guards import check_token, is_loopback, served_hosts
+    from semsearch.storage.layout import read_manifest
 
     token = check_token(token) if token else None
+    write_token = check_token(write_token) if write_token else None
 
     read_manifest(Path(path))  # a path that is no collection is the error to report, whatever the port
     check_can_listen(host, port)  # before the model loads: a port in use is a one-line error at once
@@ -60,13 +72,15 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     page = f"http://{shown}:{port}/" + ("?token=TOKEN" if token else "")
     print(f"serving {path} ({len(collection):,} documents): the search page at {page}, "
           f"the API's documentation at http://{shown}:{port}/docs", file=sys.stderr)
+    if write_token is not None:
+        print("writes are on: POST and DELETE /documents with Authorization: Bearer WRITE_TOKEN", file=sys.stderr)
     if token is None and not is_loopback(host):
         print(f"warning: listening on {host} without a token: anyone who can reach port {port} can search this collection; "
               f"set --token or {TOKEN_VARIABLE}", file=sys.stderr)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
     hosts = served_hosts(host, port, allow_hosts)
     if workers == 1:
-        uvicorn.run(create_app(collection, close_collection=True, allowed_hosts=hosts, token=token), **options)
+        uvicorn.run(create_app(collection, close_collection=True, allowed_hosts=hosts, token=token, write_token=write_token), **options)
         return
     collection.close()
     os.environ[COLLECTION_VARIABLE] = str(Path(path).resolve())
@@ -76,8 +90,9 @@ def serve(path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
         os.environ[ENCODER_VARIABLE] = encoder
     else:
         os.environ.pop(ENCODER_VARIABLE, None)
-    if token is not None:
-        os.environ[TOKEN_VARIABLE] = token
-    else:
-        os.environ.pop(TOKEN_VARIABLE, None)
+    for variable, value in ((TOKEN_VARIABLE, token), (WRITE_VARIABLE, write_token)):
+        if value is not None:
+            os.environ[variable] = value
+        else:
+            os.environ.pop(variable, None)
     uvicorn.run("semsearch.server.app:app_from_environment", factory=True, workers=workers, **options)

@@ -30,7 +30,16 @@ from semsearch.errors import SemsearchError
 from semsearch.search.query import SearchRequest
 from semsearch.server.batching import SearchBatcher
 from semsearch.server.documents import add_document_routes
-from semsearch.server.guards import BodySizeLimit, HostCheck, RedactToken, TokenCheck, check_token, is_open_path
+from semsearch.server.guards import (
+    WRITE_TOKEN_VARIABLE,
+    BodySizeLimit,
+    HostCheck,
+    RedactToken,
+    TokenCheck,
+    WriteCheck,
+    check_token,
+    is_open_path,
+)
 from semsearch.server.models import (
     ERRORS,
     MAX_HITS_PER_REQUEST,
@@ -56,6 +65,7 @@ from semsearch.server.responses import (
     validation_error_handler,
     where_pairs,
 )
+from semsearch.server.writes import add_write_routes
 
 # The environment variable through which `semsearch serve --workers N` tells each worker
 # process which collection to open (uvicorn starts workers from an import string).
@@ -67,6 +77,8 @@ TRUST_VARIABLE = "SEMSEARCH_SERVE_TRUST_ENCODER"
 HOSTS_VARIABLE = "SEMSEARCH_SERVE_HOSTS"
 # The bearer token every request but /health and the page's files must carry, when set (`--token`).
 TOKEN_VARIABLE = "SEMSEARCH_TOKEN"
+# The token POST and DELETE /documents must carry; writes are off without one (`--write-token`).
+WRITE_VARIABLE = WRITE_TOKEN_VARIABLE
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -84,14 +96,17 @@ def use_one_thread(encoder: Encoder) -> None:
 
 
 def create_app(collection: Collection, *, close_collection: bool = False, allowed_hosts: Sequence[str] | None = None,
-               token: str | None = None) -> FastAPI:
+               token: str | None = None, write_token: str | None = None) -> FastAPI:
     """The application serving ``collection``. The encoder is warmed before the server listens.
 
     ``allowed_hosts``: the Host header values to answer (``guards.served_hosts``), any other is a
     421; None answers every Host, for an application embedded elsewhere. ``token``: when set,
     every request but ``/health``, the page and the documentation must carry
-    ``Authorization: Bearer TOKEN`` (401 otherwise).
+    ``Authorization: Bearer TOKEN`` (401 otherwise). ``write_token``: when set, ``POST`` and
+    ``DELETE /documents`` change the collection for a request carrying it (401 otherwise); when
+    not, they are a 403 that says how to turn writes on.
     """
+    write_token = check_token(write_token) if write_token is not None else None
     use_one_thread(collection.encoder)
     batcher = SearchBatcher(collection)
 
@@ -118,8 +133,9 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error_handler)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(WriteCheck, write_token=write_token)  # outside BodySizeLimit: who may write, before any body is read
     if token is not None:
-        app.add_middleware(TokenCheck, token=check_token(token))
+        app.add_middleware(TokenCheck, token=check_token(token), also=[write_token] if write_token else [])
         _document_token(app)
         access_log = logging.getLogger("uvicorn.access")
         if not any(isinstance(existing, RedactToken) for existing in access_log.filters):
@@ -170,6 +186,7 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
         return JSONResponse({"results": [{"query": text, "hits": hits_json(hits)} for text, hits in zip(body.queries, results)]})
 
     add_document_routes(app, batcher)
+    add_write_routes(app, batcher)
 
     @app.get("/info", summary="What the collection holds and what built it")
     async def info() -> dict[str, Any]:
@@ -221,4 +238,4 @@ def app_from_environment() -> FastAPI:
     collection = Collection.open(path, verify=False, encoder=os.environ.get(ENCODER_VARIABLE) or None,
                                  trust_encoder=os.environ.get(TRUST_VARIABLE) == "1")
     return create_app(collection, close_collection=True, allowed_hosts=json.loads(hosts) if hosts else None,
-                      token=os.environ.get(TOKEN_VARIABLE) or None)
+                      token=os.environ.get(TOKEN_VARIABLE) or None, write_token=os.environ.get(WRITE_VARIABLE) or None)

@@ -7,7 +7,10 @@ answers a lone query at once, with no timer. A request of many queries is search
 at most ``SLICE`` queries, and the thread takes slices from the waiting requests in turn, so a
 small request waits for one slice of a large one, not for all of it. One thread also means the
 SQLite connection and the index are never used by two threads at the same time, and that
-picking up an update (`semsearch add` or `remove` while serving) never races a search.
+picking up an update (`semsearch add` or `remove` while serving, or a write over HTTP) never races a
+search: writes run on the same thread. A watcher looks at manifest.json's identity a few times a second
+and refreshes on that thread when it changed, so an update made by another process (or another worker)
+is served, and counted by /health and /info, within a second even when no request comes.
 
 A collection whose files vanished or are damaged (an update that cannot be opened, a search
 that fails on a missing file) is not searched: every search is a ``CollectionDamaged`` (503)
@@ -18,19 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from semsearch.collection import Collection
 from semsearch.documents import Hit
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.search.query import SearchRequest
+from semsearch.storage.names import MANIFEST
 
 T = TypeVar("T")
 # uvicorn configures its own loggers only; this one shows beside its startup lines.
@@ -43,6 +48,10 @@ SLICE = 8
 MAX_BATCH = 64
 # How often, at most, the server looks at manifest.json for an update (one small file read).
 REFRESH_SECONDS = 1.0
+# How often the watcher stats manifest.json (no read: its size, mtime and inode), so that an update is
+# noticed within a second with no request to look for it. An update replaces the manifest (os.replace),
+# so the inode changes even when size and mtime would not.
+WATCH_SECONDS = 0.25
 
 
 class CollectionDamaged(CollectionError):
@@ -84,24 +93,59 @@ class SearchBatcher:
         self._waiting: deque[_Job] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        # manifest.json as it was when this batcher was made (just after the collection was opened), so that an
+        # update between then and the watch's first look is not taken for the state served.
+        self._seen = self.manifest_identity()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-search")
         self._checked = time.monotonic()
         self._busy = False  # a search call is on the search thread
         # Why the collection cannot be searched now (its files vanished or are damaged), or None.
         self.damage: str | None = None
 
-    async def start(self) -> None:
+    async def start(self, watch: bool = True) -> None:
+        """Start taking searches; with ``watch``, also the watcher of manifest.json."""
         self._wakeup = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="semsearch-batcher")
+        if watch:
+            self._watcher = asyncio.create_task(self.watch(), name="semsearch-manifest-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._watcher, self._task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         self._executor.shutdown(wait=True)
+
+    def manifest_identity(self) -> tuple[int, int, int, int] | None:
+        """manifest.json's device, inode, size and mtime (ns), or None when it cannot be seen: changed by every update."""
+        path = getattr(self.collection, "path", None)  # a stand-in collection (tests) may have none
+        try:
+            seen = os.stat(Path(path) / MANIFEST) if path is not None else None
+        except OSError:
+            return None
+        if seen is None:
+            return None
+        return seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns
+
+    async def watch(self, seconds: float = WATCH_SECONDS) -> None:
+        """Refresh, on the search thread, whenever manifest.json changes; while the collection is damaged, look
+        again at most once every ``REFRESH_SECONDS`` for its repair. Runs until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            now = self.manifest_identity()
+            try:
+                if now != self._seen:
+                    self._seen = now
+                    await loop.run_in_executor(self._executor, self._refresh, True)
+                elif self.damage is not None:
+                    await loop.run_in_executor(self._executor, self._refresh)
+            except Exception:  # _refresh turns the files' troubles into damage; anything else must not end the watch
+                logger.exception("looking for an update of the collection failed")
 
     async def search(self, queries: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
         """The hits for each query, as Collection.search_request gives them."""
@@ -136,9 +180,10 @@ class SearchBatcher:
             return  # a search is running, and the search thread looks before its next one
         await asyncio.get_running_loop().run_in_executor(self._executor, self._refresh)
 
-    def _refresh(self) -> None:
-        """Switch to the collection's newest generation if an update made one; notice damage, and its repair."""
-        if time.monotonic() - self._checked < REFRESH_SECONDS:
+    def _refresh(self, now: bool = False) -> None:
+        """Switch to the collection's newest generation if an update made one; notice damage, and its repair.
+        At most once every ``REFRESH_SECONDS``, unless ``now`` (the watcher saw the manifest change)."""
+        if not now and time.monotonic() - self._checked < REFRESH_SECONDS:
             return
         self._checked = time.monotonic()
         try:
@@ -160,13 +205,13 @@ class SearchBatcher:
 
     def _damaged(self, error: BaseException) -> None:
         """Answer 503 with ``error``'s message from now until a later check finds the collection whole."""
-        message = self._public(" ".join(str(error).splitlines()) or type(error).__name__)
+        message = self.public_message(" ".join(str(error).splitlines()) or type(error).__name__)
         message = f"the collection cannot be searched now: {message}; searches resume once it is whole again"
         if message != self.damage:
             logger.error("%s", message)
         self.damage = message
 
-    def _public(self, message: str) -> str:
+    def public_message(self, message: str) -> str:
         """``message`` without the collection's place on the server: the directory by its name only."""
         path = Path(self.collection.path)
         for shown in sorted({str(path.resolve()), str(path.absolute()), str(path)}, key=len, reverse=True):

@@ -1,4 +1,4 @@
-"""Who may ask: the Host header check (DNS rebinding) and the bearer token, as small ASGI middleware.
+"""Who may ask: the Host header check (DNS rebinding), the bearer token and the write token, as small ASGI middleware.
 
 Both answer in the API's shape, a JSON object with a one-line ``message``, before the
 application sees the request.
@@ -128,16 +128,20 @@ def token_header_matches(header: bytes | None, token: bytes) -> bool:
 
 class TokenCheck:
     """ASGI middleware: every request but those for ``OPEN_PATHS`` and ``OPEN_PREFIXES`` must carry
-    ``Authorization: Bearer TOKEN``; otherwise 401 with ``WWW-Authenticate: Bearer``."""
+    ``Authorization: Bearer TOKEN``; otherwise 401 with ``WWW-Authenticate: Bearer``.
 
-    def __init__(self, app: Any, token: str) -> None:
+    ``also``: other tokens let through too; the write token, since a request carries one bearer token
+    and a write must carry that one (``WriteCheck`` then checks it is the write token)."""
+
+    def __init__(self, app: Any, token: str, also: Sequence[str] = ()) -> None:
         self.app = app
-        self.token = token.encode()
+        self.tokens = [token.encode(), *(other.encode() for other in also)]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not is_open_path(scope["path"]):
             header = dict(scope["headers"]).get(b"authorization")
-            if not token_header_matches(header, self.token):
+            # Every token compared, in constant time each, so the answer's time does not say which nearly matched.
+            if not [token for token in self.tokens if token_header_matches(header, token)]:
                 if header is None:
                     message = ("this server needs a token: send the header Authorization: Bearer TOKEN "
                                "(in a browser, open the page as /?token=TOKEN)")
@@ -145,6 +149,39 @@ class TokenCheck:
                 else:
                     message = "the token is wrong: send the header Authorization: Bearer TOKEN with the token the server was started with"
                     challenge = b'Bearer realm="semsearch", error="invalid_token"'
+                await _answer(send, 401, message, [(b"www-authenticate", challenge)])
+                return
+        await self.app(scope, receive, send)
+
+
+# The requests that change the collection (server/writes.py); everything else only reads.
+WRITES = (("POST", "/documents"), ("DELETE", "/documents"))
+WRITE_TOKEN_VARIABLE = "SEMSEARCH_WRITE_TOKEN"
+
+
+class WriteCheck:
+    """ASGI middleware for the writes (``WRITES``): with no write token, every one is a 403 saying how to
+    turn writes on; with one, a write without ``Authorization: Bearer WRITE_TOKEN`` is a 401. Answered
+    before the body is read, so a client without the token cannot make the server read or parse one."""
+
+    def __init__(self, app: Any, write_token: str | None) -> None:
+        self.app = app
+        self.token = write_token.encode() if write_token is not None else None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (scope["method"], scope["path"].rstrip("/") or "/") in WRITES:
+            if self.token is None:
+                await _answer(send, 403, "writes are off on this server: start it with semsearch serve --write-token TOKEN "
+                                         f"(or set {WRITE_TOKEN_VARIABLE}), then send Authorization: Bearer TOKEN with each write")
+                return
+            header = dict(scope["headers"]).get(b"authorization")
+            if not token_header_matches(header, self.token):
+                if header is None:
+                    message = "a write needs the write token: send the header Authorization: Bearer TOKEN"
+                    challenge = b'Bearer realm="semsearch writes"'
+                else:
+                    message = "the write token is wrong: send Authorization: Bearer TOKEN with the --write-token the server was started with"
+                    challenge = b'Bearer realm="semsearch writes", error="invalid_token"'
                 await _answer(send, 401, message, [(b"www-authenticate", challenge)])
                 return
         await self.app(scope, receive, send)
@@ -208,8 +245,11 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
-        message = (f"the request body is over {self.limit:,} bytes; "
-                   f"send at most {MAX_BATCH_QUERIES} queries of at most {MAX_QUERY_CHARS:,} characters")
+        if (scope["method"], scope["path"].rstrip("/")) in WRITES:
+            advice = "send the documents in several requests"
+        else:
+            advice = f"send at most {MAX_BATCH_QUERIES} queries of at most {MAX_QUERY_CHARS:,} characters"
+        message = f"the request body is over {self.limit:,} bytes; {advice}"
         await JSONResponse(status_code=413, content={"message": message})(scope, _disconnected, send)
 
 

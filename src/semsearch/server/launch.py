@@ -63,10 +63,12 @@ class Client:
 
     url: str
 
-    def request(self, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Answer:
-        """GET ``path``, or POST ``body``; JSON is decoded (strictly: NaN or Infinity is an error), other bodies come back as text."""
+    def request(self, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None, method: str | None = None) -> Answer:
+        """GET ``path``, or POST ``body`` (or ``method``); JSON is decoded (strictly: NaN or Infinity is an error), other bodies
+        come back as text."""
         data = body.encode() if isinstance(body, str) else body
-        request = urllib.request.Request(self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+        method = method or ("POST" if data is not None else "GET")
+        request = urllib.request.Request(self.url + path, data=data, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 status, raw, answered = response.status, response.read(), response.headers
@@ -76,8 +78,8 @@ class Client:
         body = json.loads(raw, parse_constant=_no_constant) if kind == "application/json" else raw.decode()
         return Answer(status, body, {name.lower(): value for name, value in answered.items()})
 
-    def post_json(self, path: str, value: Any, headers: dict[str, str] | None = None) -> Answer:
-        return self.request(path, json.dumps(value), {"Content-Type": "application/json", **(headers or {})})
+    def post_json(self, path: str, value: Any, headers: dict[str, str] | None = None, method: str = "POST") -> Answer:
+        return self.request(path, json.dumps(value), {"Content-Type": "application/json", **(headers or {})}, method)
 
 
 @dataclass
