@@ -9,6 +9,7 @@ Forking keeps the model loaded: each trial costs the work, not the encoder's sta
 
 Requests: {"action": "build", "source": PATH, "path": PATH, "backend": NAME}
           {"action": "upsert", "source": PATH, "path": PATH, "remove": [ID, ...]}
+          {"action": "compact", "path": PATH}
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def run(request: dict, encoder) -> None:
             collection.upsert(request["source"], rebuild=request.get("rebuild", False))
             if request.get("remove"):
                 collection.remove(request["remove"], rebuild=request.get("rebuild", False))
+    elif request["action"] == "compact":
+        with Collection.open(request["path"], encoder=encoder, verify=False) as collection:
+            collection.compact()
     else:
         raise ValueError(f"unknown action {request['action']!r}")
 

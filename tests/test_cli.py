@@ -52,7 +52,7 @@ def test_info(collection_path: Path) -> None:
     assert "documents:  1,500" in result.output
     assert "use-multilingual" in result.output and "512 dimensions" in result.output
     facts = json.loads(CliRunner().invoke(cli, ["info", str(collection_path), "--json"]).output)
-    assert facts["count"] == 1500 and facts["format_version"] == 1
+    assert facts["count"] == 1500 and facts["format_version"] == 2
 
 
 def test_user_error_is_one_line_and_exit_status_1(tmp_path: Path) -> None:

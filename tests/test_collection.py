@@ -98,7 +98,7 @@ def test_format_version_from_the_future(built: Path, fake_encoder: FakeEncoder) 
     manifest = json.loads((built / "manifest.json").read_text())
     manifest["format_version"] = 99
     (built / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(CollectionError, match="format version 99, this semsearch reads version 1"):
+    with pytest.raises(CollectionError, match="format version 99, this semsearch reads versions 1 to 2; upgrade semsearch"):
         Collection.open(built, encoder=fake_encoder)
 
 

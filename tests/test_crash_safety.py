@@ -145,7 +145,8 @@ def state_of(path: Path, encoder) -> dict[int, str]:
     with Collection.open(path, verify=True, encoder=encoder) as collection:
         ids = collection.store.ids()
         contents = {document_id: document.text for document_id, document in collection.store.get(ids).items()}
-        assert len(collection) == len(contents) == len(collection.index), "manifest, store and index agree on the count"
+        assert len(collection) == len(contents) == sum(len(s.index) - len(s.deleted) for s in collection.segments), \
+            "manifest, stores and indexes agree on the count"
         chosen = ids[np.linspace(0, len(ids) - 1, 40).astype(int)]
         held = collection.vectors(chosen)
         expected = encoder.encode([contents[int(i)] for i in chosen])
@@ -194,7 +195,7 @@ def test_update_killed_at_random_moments(tmp_path: Path, worker: Worker, corpora
     worker.run(action="build", source=str(corpora["a_file"]), path=str(pristine))
     shutil.copytree(pristine, path)
     update = {"action": "upsert", "source": str(corpora["upsert_file"]), "path": str(path), "remove": corpora["removals"]}
-    duration, finishing = calibrate(worker, path / "generation-1" / "index.usearch", **update)
+    duration, finishing = calibrate(worker, path / "segment-1" / "index.exact", **update)
     assert name_of(state_of(path, real_encoder), corpora) == "a2"
     outcomes: Counter[str] = Counter()
     for trial in range(KILLS):
@@ -203,7 +204,7 @@ def test_update_killed_at_random_moments(tmp_path: Path, worker: Worker, corpora
             shutil.copytree(pristine, path)
         pid = worker.start(**update)
         generation = json.loads((path / "manifest.json").read_text()).get("generation", 0) + 1
-        wait = wait_then_kill(pid, chooser, (duration, finishing), trial, path / f"generation-{generation}" / "index.usearch")
+        wait = wait_then_kill(pid, chooser, (duration, finishing), trial, path / f"segment-{generation}" / "index.exact")
         status = worker.collect()
         duration = shorter(duration, wait, status) if trial % 2 == 0 else duration
         after = name_of(state_of(path, real_encoder), corpora)
@@ -212,12 +213,45 @@ def test_update_killed_at_random_moments(tmp_path: Path, worker: Worker, corpora
         assert after in ("a", "a1", "a2"), f"trial {trial} (seed {seed}): a -> {after}"
         assert status in (0, -signal.SIGKILL)
         outcomes[f"{'killed' if status else 'finished'}, {after}"] += 1
-    generations = sorted(p.name for p in path.iterdir() if p.name.startswith("generation-"))
+    generations = sorted(p.name for p in path.iterdir() if p.name.startswith(("segment-", "deleted-")))
     print(f"\nupdate kills (seed {seed}, an update takes about {duration:.2f} s, {finishing:.3f} s of it finishing): {dict(outcomes)}; "
           f"generation directories: {generations}")
     assert sum(count for outcome, count in outcomes.items() if outcome.startswith("killed")) >= KILLS // 4
     worker.run(**update)
-    assert len([p for p in path.iterdir() if p.name.startswith("generation-")]) == 1, "a finished update deletes what killed ones left"
+    assert len([p for p in path.iterdir() if p.name.startswith("segment-")]) == 1, "a finished update deletes what killed ones left"
+    assert len([p for p in path.iterdir() if p.name.startswith("deleted-")]) == 1
+
+
+def test_compaction_killed_at_random_moments(tmp_path: Path, worker: Worker, corpora: dict[str, object], real_encoder) -> None:
+    """A collection of three segments and deletions (A, then the upserts and removals: A2), compacted and
+    killed: it always holds A2, as three segments or as one, and a finished compaction leaves one."""
+    seed = random.randrange(1 << 30)
+    chooser = random.Random(seed)
+    pristine, path = tmp_path / "pristine.semsearch", tmp_path / "news.semsearch"
+    worker.run(action="build", source=str(corpora["a_file"]), path=str(pristine))
+    worker.run(action="upsert", source=str(corpora["upsert_file"]), path=str(pristine), remove=corpora["removals"])
+    assert name_of(state_of(pristine, real_encoder), corpora) == "a2"
+    shutil.copytree(pristine, path)
+    generation = json.loads((path / "manifest.json").read_text())["generation"] + 1
+    marker = path / f"segment-{generation}" / "index.exact"  # a merged segment of under 5,000 documents is exact
+    duration, finishing = calibrate(worker, marker, action="compact", path=str(path))
+    outcomes: Counter[str] = Counter()
+    for trial in range(KILLS):
+        shutil.rmtree(path)
+        shutil.copytree(pristine, path)
+        pid = worker.start(action="compact", path=str(path))
+        wait = wait_then_kill(pid, chooser, (duration, finishing), trial, marker)
+        status = worker.collect()
+        duration = shorter(duration, wait, status) if trial % 2 == 0 else duration
+        after = name_of(state_of(path, real_encoder), corpora)
+        assert after == "a2", f"trial {trial} (seed {seed}): a2 -> {after}"
+        assert status in (0, -signal.SIGKILL)
+        segments = len(json.loads((path / "manifest.json").read_text())["segments"])
+        outcomes[f"{'killed' if status else 'finished'}, {segments} segments"] += 1
+    print(f"\ncompaction kills (seed {seed}, a compaction takes about {duration:.2f} s): {dict(outcomes)}")
+    assert sum(count for outcome, count in outcomes.items() if outcome.startswith("killed")) >= KILLS // 4
+    worker.run(action="compact", path=str(path))
+    assert sorted(p.name for p in path.iterdir()) == [".update.lock", "manifest.json", f"segment-{generation}"]
 
 
 def test_readers_during_an_update_see_the_old_or_the_new_contents(tmp_path: Path, worker: Worker, corpora: dict[str, object], real_encoder) -> None:

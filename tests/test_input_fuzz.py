@@ -114,7 +114,7 @@ def assert_document(document: Document, path: Path | str | None = None) -> None:
 
 def store_and_read_back(documents: list[Document], names: tuple[str, ...]) -> str:
     """Documents into a fresh SQLite store and back: equal, or (repeated ids only) one CollectionError line."""
-    store = DocumentStore.create(Path(":memory:"))
+    store = DocumentStore.create(Path(":memory:"), schema=1)
     try:
         store.add(documents)
     except CollectionError as error:
@@ -808,7 +808,7 @@ def _not_null(value: Any) -> bool:
 
 def test_stored_rows_through_sqlite(tmp_path: Path) -> None:
     """The same rows written into a real store by hand (SQLite keeps blobs and numbers in TEXT columns), read by get()."""
-    store = DocumentStore.create(tmp_path / "documents.sqlite")
+    store = DocumentStore.create(tmp_path / "documents.sqlite", schema=1)
     inserted: list[int] = []
 
     @fuzz(150)
@@ -861,7 +861,7 @@ PY_DOCUMENTS = st.builds(
 
 
 def test_store_add_stores_documents_or_refuses_them_whole(tmp_path: Path) -> None:
-    store = DocumentStore.create(tmp_path / "documents.sqlite")
+    store = DocumentStore.create(tmp_path / "documents.sqlite", schema=1)
     outcomes: Counter[str] = Counter()
     good = Document(100, "a text", datetime.date(2003, 2, 19), {"desk": "d1", "tags": ["a", "b"]})
 

@@ -8,38 +8,31 @@ from __future__ import annotations
 import datetime
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
 
 from semsearch.backends import DEFAULT_BACKEND, VectorIndex
-from semsearch.backends.checks import checked_once
-from semsearch.backends.factory import open_index
-from semsearch.backends.reachability import Orphans
-from semsearch.documents import Document, Hit
+from semsearch.documents import Document, DocumentId, Hit
 from semsearch.encoders import Encoder, check_same_encoder, encoder_for_manifest, resolve_encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.search.access import DocumentAccess
 from semsearch.search.query import SearchRequest
+from semsearch.search.opening import open_segments, reopen_segments
 from semsearch.search.retrieval import rankings
+from semsearch.search.segment_view import OpenSegment, SegmentedDocuments
 from semsearch.sources.corpus import Corpus, ReadStats, read_corpus
 from semsearch.sources.datasets import read_documents, resolve_source  # noqa: F401 - resolve_source: the CLI's, from here
 from semsearch.sources.embedding_files import open_embedding_files
 from semsearch.storage.atomic import recover_directory
-from semsearch.storage.layout import (
-    DOCUMENTS_FILE,
-    VECTORS_FILE,
-    data_directory,
-    read_manifest,
-    update_lock,
-    verify_files,
-)
-from semsearch.storage.store import DocumentStore
-from semsearch.storage.vector_file import StoredVectors
+from semsearch.storage.layout import read_manifest, update_lock, verify_files
+from semsearch.storage.segments import id_kind
 from semsearch.writing.build import BuildOptions, CorpusSource, EmbeddedSource, build_collection
+from semsearch.writing.merging import due_merge, merge_segments
 from semsearch.writing.update import UpdateRequest, UpdateStats, apply_update
 
 # Opening retries when an update deletes the files of the manifest it read (see writing/update.py).
@@ -52,17 +45,25 @@ class Collection(DocumentAccess):
     Getting at its documents (``get``, ``count``, ``iter_documents``, ``export``, ``similar``) is in
     ``search.access.DocumentAccess``."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], store: DocumentStore, index: VectorIndex, encoder: Encoder) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], segments: list[OpenSegment], encoder: Encoder) -> None:
         self.path = path
         self.manifest = manifest
-        self.store = store
-        self.index = index
+        self.segments = segments
+        self.store = SegmentedDocuments(segments)  # every segment's documents, less their deletions
         self.encoder = encoder
         self.build_stats: ReadStats | None = None
         self.resumed_at = 0  # documents a resumed build found already done
-        self._stored_vectors: StoredVectors | None = None
         self._verified = False  # whether this process checked every file's sha256 against the manifest
-        self.orphans = Orphans.empty(index.dim)  # the documents the index cannot find, scored exactly
+
+    @property
+    def index(self) -> VectorIndex:
+        """The largest segment's index: what the collection's backend is and can do (each segment has one like it)."""
+        return max(self.segments, key=lambda segment: segment.entry.rows).index
+
+    @property
+    def id_kind(self) -> str:
+        """"integer" or "string": the kind of every document id of this collection."""
+        return id_kind(self.manifest)
 
     # -- building --
 
@@ -168,23 +169,7 @@ class Collection(DocumentAccess):
                        trust_encoder: bool = False) -> Collection:
         verify_files(path, manifest, checksums=verify)
         encoder = encoder_for_manifest(manifest["encoder"], str(path), encoder, trusted=trust_encoder)
-        backend = manifest["backend"]
-        data = data_directory(path, manifest)
-        try:
-            index = open_index(data, manifest, mmap=mmap)
-            orphans = Orphans.load(data, index.dim)
-        except SemsearchError:
-            raise
-        except Exception as error:  # each library has its own error for a damaged file
-            raise CollectionError(f"{path}: the {backend['name']} index cannot be opened: {error}") from None
-        store = DocumentStore.open(data / DOCUMENTS_FILE)
-        try:  # SQLite's own check, on the first open of these very files only (remembered, as checksums are)
-            checked_once([data / DOCUMENTS_FILE], {"check": "sqlite quick_check"}, store.quick_check)
-        except BaseException:
-            store.close()
-            raise
-        collection = cls(path, manifest, store, index, encoder)
-        collection.orphans = orphans
+        collection = cls(path, manifest, open_segments(path, manifest, mmap=mmap), encoder)
         collection._verified = verify
         return collection
 
@@ -196,11 +181,9 @@ class Collection(DocumentAccess):
         return True
 
     def _adopt(self, fresh: Collection) -> None:
-        """Go on with ``fresh``'s manifest, store and index, closing the store in use."""
+        """Go on with ``fresh``'s manifest and segments, closing the stores of those in use."""
         self.store.close()
-        self.manifest, self.store, self.index, self._verified = fresh.manifest, fresh.store, fresh.index, fresh._verified
-        self.orphans = fresh.orphans
-        self._stored_vectors = None
+        self.manifest, self.segments, self.store, self._verified = fresh.manifest, fresh.segments, fresh.store, fresh._verified
 
     # -- updating --
 
@@ -221,41 +204,62 @@ class Collection(DocumentAccess):
         documents = read_documents(documents, corpus_options)
         return self._update(UpdateRequest(documents, replace=True, rebuild=rebuild, batch_size=batch_size, progress=progress))
 
-    def remove(self, ids: Iterable[int], *, rebuild: bool = False) -> UpdateStats:
+    def remove(self, ids: Iterable[DocumentId], *, rebuild: bool = False) -> UpdateStats:
         """Remove documents by id; ids not in the collection are reported in ``not_found``."""
         return self._update(UpdateRequest(remove_ids=ids, replace=False, rebuild=rebuild))
 
     def _update(self, request: UpdateRequest) -> UpdateStats:
-        """One update of this open collection, under the update lock (see ``semsearch.writing.update``).
+        """One update of this open collection, under the update lock (see ``semsearch.writing.update``), then the
+        merge policy's merge if one is due (``semsearch.writing.merging``).
 
-        The manifest, checksums and index are the ones this collection opened: the update reads
+        The manifest, checksums and segments are the ones this collection opened: the update reads
         the manifest only to see whether another process changed the collection meanwhile (then
-        this one is opened again first) and loads the index once; afterwards the collection
-        searches with the changed index and the new store, without opening anything again.
+        this one is opened again first); afterwards the collection searches on, opening only the new segment.
         """
+        started = time.perf_counter()
+        with self._writing():
+            if isinstance(request.documents, Corpus):  # a corpus without ids is numbered after the largest id
+                request.documents.first_id = self.store.max_id() + 1
+                request.documents.id_kind = self.id_kind
+            checked = time.perf_counter() - started
+            result = apply_update(self.path, self.manifest, self.encoder, request, self.segments)
+            self._switched(result.manifest)
+            if (due := due_merge(self.segments)) is not None:
+                self._switched(merge_segments(self.path, self.manifest, self.segments, *due))
+                result.stats.merged = due[1] - due[0]
+                result.stats.segments = len(self.segments)
+        result.stats.seconds = {"check": checked, **result.stats.seconds}
+        return result.stats
+
+    def compact(self) -> int:
+        """Merge every segment into one, without the deleted documents; searches go on meanwhile (in other
+        processes too), and a crash leaves the collection as it was. Returns the segments merged."""
+        with self._writing():
+            merged = len(self.segments)
+            if merged > 1 or any(segment.has_deletions for segment in self.segments):
+                self._switched(merge_segments(self.path, self.manifest, self.segments, 0, merged))
+        return merged
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The update lock, this collection brought up to date first, and one-line errors for what the disk or store say."""
         try:
             recover_directory(self.path)
             with update_lock(self.path):
-                started = time.perf_counter()
                 if read_manifest(self.path) != self.manifest:
                     self._adopt(Collection.open(self.path, encoder=self.encoder, verify=True))
                 elif not self._verified:
                     verify_files(self.path, self.manifest)
                     self._verified = True
                 check_same_encoder(self.manifest["encoder"], self.encoder, str(self.path))
-                if isinstance(request.documents, Corpus):  # a corpus without ids is numbered after the largest id
-                    request.documents.first_id = self.store.max_id() + 1
-                checked = time.perf_counter() - started
-                result = apply_update(self.path, self.manifest, self.encoder, request)
+                yield
         except (OSError, sqlite3.DatabaseError) as error:  # disk full, a path in the way, a damaged store: nothing changed
             raise CollectionError(f"{self.path}: the update failed and the collection is as it was: {error}") from None
-        self.store.close()
-        self.manifest, self.index = result.manifest, result.index
-        self.store = DocumentStore.open(data_directory(self.path, self.manifest) / DOCUMENTS_FILE)
-        self.orphans = Orphans.load(data_directory(self.path, self.manifest), self.index.dim)
-        self._stored_vectors = None
-        result.stats.seconds = {"check": checked, **result.stats.seconds}
-        return result.stats
+
+    def _switched(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        self.segments = reopen_segments(self.path, manifest, self.segments)
+        self.store = SegmentedDocuments(self.segments)
 
     # -- searching --
 
@@ -301,8 +305,8 @@ class Collection(DocumentAccess):
         if request.filter is not None:
             self.store.check_fields(request.filter)
         try:
-            found = rankings(request, queries, self.encoder, self.index, self.store, self.vectors, self.orphans, query_vectors)
-            documents = self.store.get({document_id for ranking in found for document_id, _ in ranking})
+            found = rankings(request, queries, self.encoder, self.segments, query_vectors)
+            documents = self.store.by_keys({key for ranking in found for key, _ in ranking})
         except sqlite3.ProgrammingError:  # semsearch's own mistake, not the store's
             raise
         except sqlite3.DatabaseError as error:  # a store that opened but is damaged further in
@@ -310,26 +314,31 @@ class Collection(DocumentAccess):
         return [
             [
                 Hit(id=document.id, text=document.text, date=document.date, score=float(score), meta=document.meta)
-                for document_id, score in ranking
-                if (document := documents.get(document_id)) is not None
+                for key, score in ranking
+                if (document := documents.get(key)) is not None
             ]
             for ranking in found
         ]
 
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of documents, as the index compares them: from the index, or from vectors.npy."""
-        if self.index.keeps_vectors:
-            return self.index.vectors(np.asarray(ids, dtype=np.int64))
-        if self._stored_vectors is None:
-            self._stored_vectors = StoredVectors(data_directory(self.path, self.manifest) / VECTORS_FILE)
-        return self._stored_vectors.vectors(ids)
+    def vectors(self, keys: np.ndarray) -> np.ndarray:
+        """The stored vectors of documents by key, as the indexes compare them, from the segments that hold them."""
+        keys = np.asarray(keys, dtype=np.int64)
+        rows = np.zeros((len(keys), int(self.manifest["encoder"]["dim"])), dtype=np.float32)
+        for position, key in enumerate(keys.tolist()):
+            segment = self.store.segment_of(key)
+            if segment is None:
+                raise CollectionError(f"{self.path}: no document has key {key}")
+            rows[position] = segment.vectors(np.array([key], dtype=np.int64))[0]
+        return rows
 
     def info(self) -> dict[str, Any]:
         """The manifest's facts plus the size on disk, for ``semsearch info`` and ``GET /info``."""
-        facts = {key: value for key, value in self.manifest.items() if key != "files"}
+        facts = {key: value for key, value in self.manifest.items() if key not in ("files", "segments")}
         facts["path"] = str(self.path)
         facts["size_bytes"] = sum(entry["size"] for entry in self.manifest["files"].values())
         facts["files"] = sorted(self.manifest["files"])
+        facts["segments"] = self.store.describe()
+        facts["ids"] = self.id_kind
         # A few of its texts chosen at build time, for the search page; from a stranger's manifest, only short text.
         examples = self.manifest.get("examples")
         facts["examples"] = [text[:200] for text in examples[:5] if isinstance(text, str)] if isinstance(examples, list) else []

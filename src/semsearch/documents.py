@@ -15,8 +15,45 @@ MAX_DOCUMENT_ID = 2**63 - 1
 MAX_META_DEPTH = 64
 
 
+# A string id (format 2): any text up to this long, kept as given.
+MAX_ID_LENGTH = 1_024
+DocumentId = int | str
+
+
 def is_document_id(value: int) -> bool:
     return 0 <= value <= MAX_DOCUMENT_ID
+
+
+def id_problem(value: object, *, strings: bool) -> str | None:
+    """Why ``value`` cannot be a document's id, or None: an integer from 0 to 2^63 - 1 or, where ``strings``
+    (a collection of string ids), a non-empty string of at most ``MAX_ID_LENGTH`` characters of text."""
+    if isinstance(value, str) and strings:
+        if not value:
+            return "document id '' is empty"
+        if len(value) > MAX_ID_LENGTH:
+            return f"document id {value[:40]!r}... is longer than {MAX_ID_LENGTH:,} characters"
+        if "\x00" in value or lone_surrogate(value) is not None:
+            return f"document id {value[:60]!r} holds a NUL or a lone surrogate, which is not text"
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not is_document_id(value):
+        if strings:
+            return f"document id {value!r} is neither a string nor an integer from 0 to {MAX_DOCUMENT_ID}"
+        return f"document id {value!r} is not an integer from 0 to {MAX_DOCUMENT_ID}"
+    return None
+
+
+def check_id_kind(documents: list[Document], kind: str | None) -> str | None:
+    """The collection's id kind ("integer" or "string") after ``documents``, which must all be of ``kind`` (None:
+    not known yet, the first document's decides). Mixing them is a ValueError naming the first one that differs."""
+    for document in documents:
+        found = "string" if isinstance(document.id, str) else "integer"
+        if kind is None:
+            kind = found
+        elif found != kind:
+            where = f"{document.origin}: " if document.origin else ""
+            raise ValueError(f"{where}document id {document.id!r} is {'a string' if found == 'string' else 'an integer'}, "
+                             f"but the collection's ids are {kind}s")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -27,7 +64,7 @@ class Document:
     messages only: it is not stored and two documents that differ only there are equal.
     """
 
-    id: int
+    id: DocumentId
     text: str
     date: datetime.date | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -90,7 +127,7 @@ def _json_kind(value: Any) -> str:
 class Hit:
     """One search result: a document and its cosine similarity to the query (1 is identical)."""
 
-    id: int
+    id: DocumentId
     text: str
     date: datetime.date | None
     score: float

@@ -96,7 +96,7 @@ def test_duplicate_ids_name_both_lines(tmp_path: Path, fake_encoder: FakeEncoder
 
 def test_a_refused_batch_leaves_a_store_without_a_journal_unchanged(tmp_path: Path) -> None:
     """A build's store has no journal, so SQLite cannot roll back half a batch: add checks everything first."""
-    store = DocumentStore.create(tmp_path / "documents.sqlite")
+    store = DocumentStore.create(tmp_path / "documents.sqlite", schema=1)
     store.add([Document(1, "one")])
     for batch in ([Document(2, "two"), Document(2, "two again")], [Document(3, "three"), Document(1, "one again")],
                   [Document(4, "four"), Document(5, "lone \udc80")], [Document(6, "six"), Document(7, "seven", meta={"x": float("nan")})],

@@ -13,6 +13,7 @@ from semsearch.backends import create_index
 from semsearch.backends.factory import new_index
 from semsearch.errors import CollectionError
 from semsearch.storage import layout
+from semsearch.storage.segments import SegmentEntry
 from semsearch.storage.layout import (
     BUILD_FILE_PREFIXES,
     FORMAT_VERSION,
@@ -31,7 +32,7 @@ from semsearch.storage.layout import (
 
 
 def test_the_build_file_prefixes_are_the_names_the_writers_use() -> None:
-    assert BUILD_FILE_PREFIXES == ("documents.sqlite", "vectors.", "index.", "reducer.", "orphans.")
+    assert BUILD_FILE_PREFIXES == ("documents.sqlite", "vectors.", "index.", "reducer.", "orphans.", "deleted-")
     assert create_index("exact", 4).file_name.startswith(layout.INDEX_FILE_PREFIX)
 
 
@@ -59,9 +60,10 @@ def test_a_reduced_index_is_named_in_the_manifest(fake_encoder) -> None:
 
 def test_the_next_manifest_is_a_new_generation_of_the_same_collection(tmp_path: Path) -> None:
     manifest = {"format_version": 1, "count": 3, "created": "2020-01-01T00:00:00+00:00", "files": {"a": {}}}
-    updated = next_manifest(manifest, generation=2, count=4, files={"generation-2/a": {}})
+    segments = [SegmentEntry("base", "", 3, 0, 2), SegmentEntry("segment-2", "segment-2", 2, 3, 4, deleted="deleted-2.base.npy", deleted_count=1)]
+    updated = next_manifest(manifest, generation=2, files={"segment-2/a": {}}, segments=segments, next_key=5, ids="integer")
     assert updated["generation"] == 2 and updated["count"] == 4 and updated["created"] == manifest["created"]
-    assert data_directory(tmp_path, updated) == tmp_path / "generation-2"
+    assert updated["format_version"] == 2 and updated["next_key"] == 5 and len(updated["segments"]) == 2
     assert data_directory(tmp_path, manifest) == tmp_path
 
 

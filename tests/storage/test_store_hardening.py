@@ -102,8 +102,6 @@ def test_a_store_missing_a_table_is_refused(tmp_path: Path) -> None:
         connection.executescript("DROP TRIGGER documents_fts_insert")
     with pytest.raises(CollectionError, match=r"not a readable document store: it has no trigger documents_fts_insert$"):
         DocumentStore.open(store)
-    with pytest.raises(CollectionError, match=r"not a readable document store: it has no trigger documents_fts_insert$"):
-        DocumentStore.open_copy(store, tmp_path / "copy.sqlite")
 
 
 def test_store_connections_do_not_trust_the_schema(tmp_path: Path) -> None:

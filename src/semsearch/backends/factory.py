@@ -23,6 +23,7 @@ from semsearch.backends.reduced import REDUCERS, PrincipalComponents, RandomProj
 from semsearch.storage.layout import (
     DOCUMENTS_FILE, GENERATION_PREFIX, ORPHANS_FILE, REDUCER_FILE, VECTORS_FILE, generation_of, require_listed,
 )
+from semsearch.storage.segments import SegmentEntry
 from semsearch.storage.vector_file import ids_path
 
 __all__ = [
@@ -48,13 +49,15 @@ def new_index(backend: str, dim: int, params: dict[str, Any] | None = None, redu
     return ReducedIndex(create_index(backend, reducer.dim, params), reducer, rerank=rerank)
 
 
-def open_index(directory: Path, manifest: dict[str, Any], *, mmap: bool = True) -> VectorIndex:
+def open_index(directory: Path, manifest: dict[str, Any], *, mmap: bool = True, segment: SegmentEntry | None = None) -> VectorIndex:
     """Open the index of the collection files in ``directory``, with its reducer if the manifest names one.
 
     ``manifest`` is one ``layout.read_manifest`` checked, whose files ``layout.verify_files`` found
     in place. Every file opened here must be one it lists (so it was checked: a regular file of the
     collection, not a link), and each is checked for what it holds before a library reads it (see
-    ``backends.checks``): a crafted collection is one CollectionError line, never a crash."""
+    ``backends.checks``): a crafted collection is one CollectionError line, never a crash. ``segment``:
+    the segment of a version-2 collection whose files are in ``directory`` (without it, a version-1
+    collection's current generation)."""
     backend = manifest["backend"]
     reducer_entry = manifest.get("reducer")
     dim = int(manifest["encoder"]["dim"])
@@ -67,14 +70,17 @@ def open_index(directory: Path, manifest: dict[str, Any], *, mmap: bool = True) 
         needed += [VECTORS_FILE, ids_path(Path(VECTORS_FILE)).name]
     if reducer_entry:
         needed.append(REDUCER_FILE)
-    require_listed(manifest, needed, directory)
-    generation = generation_of(manifest)
-    prefix = f"{GENERATION_PREFIX}{generation}/" if generation else ""
+    if segment is None:
+        generation = generation_of(manifest)
+        prefix, count = (f"{GENERATION_PREFIX}{generation}/" if generation else ""), int(manifest["count"])
+    else:
+        prefix, count = segment.prefix, segment.rows
+    require_listed(manifest, needed, directory, prefix)
     for name in (VECTORS_FILE, ids_path(Path(VECTORS_FILE)).name, REDUCER_FILE, ORPHANS_FILE):  # read when present
         if os.path.lexists(directory / name) and prefix + name not in manifest["files"]:
             raise CollectionError(f"{directory}: holds {name}, which the manifest does not list")
     if VECTORS_FILE in needed:
-        check_vector_files(directory / VECTORS_FILE, dim, int(manifest["count"]))
+        check_vector_files(directory / VECTORS_FILE, dim, count)
     if prefix + ORPHANS_FILE in manifest["files"]:
         check_orphans_file(directory / ORPHANS_FILE, int(reducer_entry["dim"]) if reducer_entry else dim)
     if not reducer_entry:

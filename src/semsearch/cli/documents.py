@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from semsearch.cli.group import cli, encoder_trust_options, filter_options, parse_params
+from semsearch.cli.group import cli, document_ids, encoder_trust_options, filter_options, parse_params
 from semsearch.collection import Collection
 from semsearch.documents import Document
 from semsearch.filters import parse_where
@@ -26,19 +26,20 @@ def _filters(date_from: str | None, date_to: str | None, where: tuple[str, ...])
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("ids", type=int, nargs=-1, required=True)
-def get(path: Path, ids: tuple[int, ...]) -> None:
+@click.argument("ids", nargs=-1, required=True)
+def get(path: Path, ids: tuple[str, ...]) -> None:
     """Print the documents with these IDS, one JSON object per line; an id not there is an error.
 
     \b
       semsearch get news.semsearch 17 4242
     """
     with Collection.open(path, verify=False) as collection:
-        found = {document.id: document for document in collection.get(ids)}
-    for document_id in ids:
+        wanted = document_ids(collection, ids)
+        found = {document.id: document for document in collection.get(wanted)}
+    for document_id in wanted:
         if document_id in found:
             click.echo(json.dumps(document_json(found[document_id]), ensure_ascii=False))
-    missing = [str(document_id) for document_id in ids if document_id not in found]
+    missing = [str(document_id) for document_id in wanted if document_id not in found]
     if missing:
         raise click.ClickException(f"not in {path}: {', '.join(missing)}")
 
@@ -94,13 +95,13 @@ def export(path: Path, output: Path | None, export_format: str, vectors: bool, d
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("document_id", metavar="ID", type=int)
+@click.argument("document_id", metavar="ID")
 @click.option("-k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: {id, hits: [{id, text, date, score}]}.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Search-time backend parameter.")
 @filter_options
 @encoder_trust_options
-def similar(path: Path, document_id: int, k: int, as_json: bool, params: tuple[str, ...], date_from: str | None, date_to: str | None,
+def similar(path: Path, document_id: str, k: int, as_json: bool, params: tuple[str, ...], date_from: str | None, date_to: str | None,
             where: tuple[str, ...], encoder: str | None, trust_encoder: bool) -> None:
     """The K documents nearest in meaning to the stored document ID, itself left out.
 
@@ -110,9 +111,10 @@ def similar(path: Path, document_id: int, k: int, as_json: bool, params: tuple[s
     from semsearch.cli.search import format_hits
 
     with Collection.open(path, verify=False, encoder=encoder, trust_encoder=trust_encoder) as collection:
-        [source] = collection.get([document_id]) or [None]
-        hits = collection.similar(document_id, k, **_filters(date_from, date_to, where), **parse_params(params))
+        [wanted] = document_ids(collection, (document_id,))
+        [source] = collection.get([wanted]) or [None]
+        hits = collection.similar(wanted, k, **_filters(date_from, date_to, where), **parse_params(params))
     if as_json:
-        click.echo(json.dumps({"id": document_id, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
+        click.echo(json.dumps({"id": wanted, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
     else:
         click.echo(format_hits(f"like {document_id}: {source.text if source else ''}", hits))

@@ -141,3 +141,11 @@ def filter_options(function: Any) -> Any:
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def document_ids(collection: Any, values: tuple[str, ...]) -> list[Any]:
+    """Ids typed on the command line, as the collection keeps them: integers where its ids are (a value that is not
+    one is kept as typed, so it is simply not found), the text as typed where they are strings."""
+    if collection.id_kind == "string":
+        return list(values)
+    return [int(value) if value.strip().isascii() and value.strip().lstrip("+").isdigit() else value for value in values]

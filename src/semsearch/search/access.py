@@ -14,23 +14,32 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from semsearch.documents import Document, Hit
+from semsearch.documents import Document, DocumentId, Hit
 from semsearch.errors import SemsearchError
 from semsearch.filters import Filter
 from semsearch.search.query import SearchRequest
 from semsearch.storage.export import export_documents
 
 if TYPE_CHECKING:
-    from semsearch.storage.store import DocumentStore
+    from semsearch.search.segment_view import SegmentedDocuments
 
 DateBound = datetime.date | str | None
 
 
 class DocumentAccess:
-    store: DocumentStore
+    store: SegmentedDocuments
 
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
+    def vectors(self, keys: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def vectors_of_ids(self, ids: list[DocumentId]) -> np.ndarray:
+        """The stored vectors of documents, by their ids (each must be in the collection)."""
+        located = self.store.live_keys(ids)
+        missing = [document_id for document_id in ids if document_id not in located]
+        if missing:
+            raise SemsearchError(f"no document with id {missing[0]!r} in the collection")
+        rows = [segment.vectors(np.array([key], dtype=np.int64))[0] for segment, key in (located[i] for i in ids)]
+        return np.asarray(rows, dtype=np.float32).reshape(len(ids), -1)
 
     def search_request(self, queries: list[str], request: SearchRequest, query_vectors: np.ndarray | None = None) -> list[list[Hit]]:
         raise NotImplementedError
@@ -41,20 +50,20 @@ class DocumentAccess:
             self.store.check_fields(wanted)
         return wanted
 
-    def get(self, ids: Iterable[int]) -> list[Document]:
+    def get(self, ids: Iterable[DocumentId]) -> list[Document]:
         """The documents with these ids, in the order asked; ids not in the collection are left out."""
         ids = list(ids)
-        found = self.store.get(ids)
+        found = self.store.by_ids(ids)
         return [found[document_id] for document_id in ids if document_id in found]
 
     def count(self, *, date_from: DateBound = None, date_to: DateBound = None, where: Mapping[str, Any] | None = None) -> int:
         """How many documents match the filter (all of them without one)."""
         wanted = self._filter(date_from, date_to, where)
-        return len(self.store) if wanted is None else self.store.count_matching(wanted)
+        return len(self.store) if wanted is None else self.store.count(wanted)
 
     def iter_documents(self, *, date_from: DateBound = None, date_to: DateBound = None, where: Mapping[str, Any] | None = None,
                        limit: int | None = None, offset: int = 0) -> Iterator[Document]:
-        """The matching documents in id order, read a page at a time (bounded memory however many)."""
+        """The matching documents in the order they were added, read a page at a time (bounded memory however many)."""
         if limit is not None and limit < 0 or offset < 0:
             raise SemsearchError(f"limit and offset cannot be negative, got limit={limit}, offset={offset}")
         return self.store.documents(self._filter(date_from, date_to, where), limit=limit, offset=offset)
@@ -66,14 +75,12 @@ class DocumentAccess:
         target = Path(destination) if isinstance(destination, (str, Path)) else destination
         fields = self.store.metadata_fields(wanted) if format != "jsonl" else []
         documents = self.store.documents(wanted, limit=limit)
-        return export_documents(target, format, documents, fields, self.vectors if vectors else None)
+        return export_documents(target, format, documents, fields, self.vectors_of_ids if vectors else None)
 
-    def similar(self, document_id: int, k: int = 10, *, date_from: DateBound = None, date_to: DateBound = None,
+    def similar(self, document_id: DocumentId, k: int = 10, *, date_from: DateBound = None, date_to: DateBound = None,
                 where: Mapping[str, Any] | None = None, **search_params: Any) -> list[Hit]:
         """The k documents nearest in meaning to a stored one, itself left out ("more like this")."""
-        if not self.store.get([document_id]):
-            raise SemsearchError(f"no document with id {document_id!r} in the collection")
-        vector = np.asarray(self.vectors(np.array([document_id], dtype=np.int64)), dtype=np.float32)
+        vector = self.vectors_of_ids([document_id])
         request = SearchRequest.of(k + 1, date_from=date_from, date_to=date_to, where=where, **search_params)
         [hits] = self.search_request([f"similar to {document_id}"], request, query_vectors=vector)
         return [hit for hit in hits if hit.id != document_id][:k]

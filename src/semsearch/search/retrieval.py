@@ -12,8 +12,8 @@ candidates about a millisecond.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,9 +24,9 @@ from semsearch.encoders.base import Encoder
 from semsearch.errors import SemsearchError
 from semsearch.filters import Filter
 from semsearch.search.query import MODES, SearchRequest
-from semsearch.storage.store import DocumentStore
+from semsearch.search.segment_view import OpenSegment
 
-__all__ = ["MODES", "Ranking", "fuse", "keyword_rankings", "rankings", "semantic_rankings"]
+__all__ = ["MODES", "Ranking", "fuse", "keyword_rankings", "merged", "rankings", "semantic_rankings"]
 
 # Matching documents always scored exactly rather than through the index (about 50 ms with usearch).
 EXACT_SUBSET_LIMIT = 2_000
@@ -43,40 +43,61 @@ Ranking = list[tuple[int, float]]
 VectorLookup = Callable[[np.ndarray], np.ndarray]
 
 
-def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, index: VectorIndex, store: DocumentStore,
-             vectors_of: VectorLookup, orphans: Orphans | None = None, query_vectors: np.ndarray | None = None) -> list[Ranking]:
-    """Per query, up to ``request.k`` (id, score) pairs, best first, by the request's mode and filter,
-    after the first ``request.offset`` and at least ``request.min_score``."""
-    found = _rankings(request, queries, encoder, index, store, vectors_of, orphans, query_vectors)
+class SegmentStore(Protocol):
+    """What a search asks of a segment's documents (``segment_view.OpenSegment``): its deletions already left out."""
+
+    has_deletions: bool
+
+    def count_matching(self, where: Filter | None) -> int: ...
+    def matching_keys(self, where: Filter | None) -> np.ndarray: ...
+    def filter_keys(self, keys: Iterable[int], where: Filter | None) -> set[int]: ...
+    def keyword_search(self, text: str, k: int, where: Filter | None) -> list[tuple[int, float]]: ...
+
+
+def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, segments: Sequence[OpenSegment],
+             query_vectors: np.ndarray | None = None) -> list[Ranking]:
+    """Per query, up to ``request.k`` (key, score) pairs, best first, by the request's mode and filter, from
+    every segment, after the first ``request.offset`` and at least ``request.min_score``."""
+    found = _rankings(request, queries, encoder, segments, query_vectors)
     start, stop = request.offset, request.offset + request.k
     if request.min_score is None:
         return [ranking[start:stop] for ranking in found]
     return [[(i, score) for i, score in ranking[start:stop] if score >= request.min_score] for ranking in found]
 
 
-def _rankings(request: SearchRequest, queries: list[str], encoder: Encoder, index: VectorIndex, store: DocumentStore,
-              vectors_of: VectorLookup, orphans: Orphans | None, query_vectors: np.ndarray | None) -> list[Ranking]:
+def _rankings(request: SearchRequest, queries: list[str], encoder: Encoder, segments: Sequence[OpenSegment],
+              query_vectors: np.ndarray | None) -> list[Ranking]:
     k, mode, where = request.k + request.offset, request.mode, request.filter
     depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
     semantic: list[Ranking] = []
     if mode != "keyword":
         try:
             vectors = encoder.encode(queries) if query_vectors is None else query_vectors
-            semantic = semantic_rankings(index, store, vectors_of, vectors, depth, where, request.search_params,
-                                         orphans=orphans)
+            semantic = merged([semantic_rankings(segment.index, segment, segment.vectors, vectors, depth, where, request.search_params,
+                                                 orphans=segment.orphans) for segment in segments], depth)
         except ValueError as error:
             raise SemsearchError(str(error)) from None
     if mode == "semantic":
         return semantic
-    keyword = keyword_rankings(store, queries, depth, where)
+    keyword = merged([keyword_rankings(segment, queries, depth, where) for segment in segments], depth)
     if mode == "keyword":
         return keyword
     return [fuse([by_meaning, by_words], k) for by_meaning, by_words in zip(semantic, keyword)]
 
 
+def merged(per_segment: list[list[Ranking]], k: int) -> list[Ranking]:
+    """Each query's k best over every segment's ranking of it. The k best of a union are among the k best of
+    each part, so k from each segment are enough. (Keyword scores are BM25 with each segment's own statistics:
+    after compaction, one segment, they are the collection's.)"""
+    if len(per_segment) == 1:
+        return per_segment[0]
+    return [sorted((pair for ranking in rankings_of_query for pair in ranking), key=lambda pair: (-pair[1], pair[0]))[:k]
+            for rankings_of_query in zip(*per_segment)]
+
+
 def semantic_rankings(
     index: VectorIndex,
-    store: DocumentStore,
+    store: SegmentStore,
     vectors_of: VectorLookup,
     queries: np.ndarray,
     k: int,
@@ -85,14 +106,15 @@ def semantic_rankings(
     exact_subset_limit: int | None = None,
     orphans: Orphans | None = None,
 ) -> list[Ranking]:
-    """Per query, up to k (id, cosine) pairs, best first, among documents ``where`` matches.
+    """Per query, up to k (key, cosine) pairs, best first, among the live documents ``where`` matches.
 
-    ``orphans``, the documents the index cannot find (``backends.reachability``), are scored
+    A segment's deleted documents are filtered out as ``where`` filters: the index is asked for
+    more candidates than k until k live ones are among them. ``orphans``, the documents the index cannot find (``backends.reachability``), are scored
     exactly and merged into the index's results.
     """
     exact_subset_limit = EXACT_SUBSET_LIMIT if exact_subset_limit is None else exact_subset_limit
     orphans = orphans if orphans is not None and len(orphans) else None
-    if where is None:
+    if where is None and not store.has_deletions:
         ids, scores = index.search(queries, k, **search_params)
         return _rows(*(orphans.merge(queries, ids, scores) if orphans else (ids, scores)))
     matching = store.count_matching(where)
@@ -101,16 +123,16 @@ def semantic_rankings(
     total = max(len(index), 1)
     candidates = min(total, k * math.ceil(2 * total / matching))
     if matching <= exact_subset_limit or candidates >= matching:
-        return _exact_scan(store.matching_ids(where), vectors_of, queries, k)
+        return _exact_scan(store.matching_keys(where), vectors_of, queries, k)
     results: list[Ranking | None] = [None] * len(queries)
     pending = list(range(len(queries)))
     # The orphans the filter lets through, looked up once, not in every round of widening.
-    matching_orphans = np.fromiter(store.filter_ids(orphans.ids.tolist(), where), dtype=np.int64) if orphans else None
+    matching_orphans = np.fromiter(store.filter_keys(orphans.ids.tolist(), where), dtype=np.int64) if orphans else None
     while pending and candidates < total:
         ids, scores = index.search(queries[pending], candidates, **search_params)
         if orphans:
             ids, scores = orphans.merge(queries[pending], ids, scores, allowed=matching_orphans)
-        allowed = store.filter_ids({int(i) for i in np.unique(ids) if i != MISSING_ID}, where)
+        allowed = store.filter_keys({int(i) for i in np.unique(ids) if i != MISSING_ID}, where)
         still_pending = []
         for position, row_ids, row_scores in zip(pending, ids, scores):
             kept = [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if int(i) in allowed]
@@ -121,7 +143,7 @@ def semantic_rankings(
         pending = still_pending
         candidates = min(total, candidates * WIDEN_FACTOR)
     if pending:
-        scanned = _exact_scan(store.matching_ids(where), vectors_of, queries[pending], k)
+        scanned = _exact_scan(store.matching_keys(where), vectors_of, queries[pending], k)
         for position, ranking in zip(pending, scanned):
             results[position] = ranking
     return [ranking or [] for ranking in results]
@@ -146,7 +168,7 @@ def _exact_scan(ids: np.ndarray, vectors_of: VectorLookup, queries: np.ndarray, 
     return _rows(best_ids, best_scores)
 
 
-def keyword_rankings(store: DocumentStore, texts: Sequence[str], k: int, where: Filter | None) -> list[Ranking]:
+def keyword_rankings(store: SegmentStore, texts: Sequence[str], k: int, where: Filter | None) -> list[Ranking]:
     return [store.keyword_search(text, k, where) for text in texts]
 
 

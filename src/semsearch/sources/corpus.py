@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
+from semsearch.documents import MAX_DOCUMENT_ID, Document, id_problem, is_document_id, lone_surrogate, meta_problem
 from semsearch.errors import CorpusError
 from semsearch.sources.values import integer_id, names, one_line, parse_date, shown
 from semsearch.sources.rows import ReadStats, TextSeen, _BadRow, _open_binary, _parquet_records, _pick_field, _raw_lines
@@ -95,6 +95,8 @@ class Corpus:
         self.delimiter = delimiter
         # Rows without an id are numbered from here: 0 for a build, after the largest id for an update.
         self.first_id = 0
+        # "integer" or "string": the kind of every id, set by the first id read (or, for an update, the collection's).
+        self.id_kind: str | None = None
         self.stats = ReadStats()
         self._line = 0
         self._id_column: str | None = None
@@ -159,7 +161,7 @@ class Corpus:
                     line = line.removeprefix("\ufeff")
                 yield line
 
-    def _make_document(self, document_id: int, text: Any, date: Any, meta: dict[str, Any], field_names: tuple[str, str], unit: str = "line") -> Document | None:
+    def _make_document(self, document_id: int | str, text: Any, date: Any, meta: dict[str, Any], field_names: tuple[str, str], unit: str = "line") -> Document | None:
         """Shared by every format: empty text is skipped and counted, a bad date or id is a bad row."""
         if text is None or not str(text).strip():
             self.stats.skipped_empty += 1
@@ -170,12 +172,25 @@ class Corpus:
             raise _BadRow(f"field {field_names[1]!r}: {error}") from None
         return Document(id=document_id, text=str(text).strip(), date=parsed_date, meta=meta, origin=self._where(unit))
 
-    def _document_id(self, value: Any) -> int:
+    def _document_id(self, value: Any) -> int | str:
+        """The row's id: integers while the first id was one (or the collection's are), else the text as given."""
         if self.id_field is None and value is None:
+            if self.id_kind == "string":
+                raise _BadRow(f"no {self._id_column or 'id'} field; the collection's ids are strings, so each document needs one")
             return self.first_id + self.stats.documents
         document_id = integer_id(value)
+        if self.id_kind is None:
+            self.id_kind = "integer" if document_id is not None else "string"
+        if self.id_kind == "string":
+            if isinstance(value, (dict, list, bool)) or value is None or isinstance(value, float) and not value.is_integer():
+                raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an id (a string or an integer)")
+            text = value if isinstance(value, str) else str(document_id)
+            if (problem := id_problem(text, strings=True)) is not None:
+                raise _BadRow(f"field {self._id_column!r}: {problem}")
+            return text
         if document_id is None:
-            raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an integer id")
+            raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an integer id; the first id was an integer, so "
+                          "every id must be (a corpus whose first id is text keeps every id as text)")
         if not is_document_id(document_id):
             raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
         return document_id

@@ -29,7 +29,7 @@ from semsearch.errors import SemsearchError
 FORMATS = ("jsonl", "csv", "parquet")
 COLUMNS = ("id", "text", "date")
 PAGE = 1_000
-VectorLookup = Callable[[np.ndarray], np.ndarray]
+VectorLookup = Callable[[list[Any]], np.ndarray]  # documents' ids to their vectors
 
 
 def _field(name: str) -> str:
@@ -56,8 +56,7 @@ def _pages(documents: Iterable[Document]) -> Iterator[list[Document]]:
 def _vectors(page: list[Document], vectors_of: VectorLookup | None) -> list[list[float]] | None:
     if vectors_of is None:
         return None
-    ids = np.fromiter((document.id for document in page), dtype=np.int64, count=len(page))
-    return np.asarray(vectors_of(ids), dtype=np.float32).tolist()
+    return np.asarray(vectors_of([document.id for document in page]), dtype=np.float32).tolist()
 
 
 def write_jsonl(stream: IO[str], documents: Iterable[Document], vectors_of: VectorLookup | None) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semsearch.errors import CollectionError
+from semsearch.storage.segments import SegmentEntry
 from semsearch.storage.verified import VerifiedFiles, checked_digest
 
 if TYPE_CHECKING:  # only for hints: storage sits below backends and encoders
@@ -51,6 +52,7 @@ from semsearch.storage.names import (  # noqa: E402, F401
     ORPHANS_FILE,
     REDUCER_FILE,
     REQUIRED_KEYS,
+    SEGMENT_PREFIX,
     UPDATE_LOCK_FILE,
     VECTORS_FILE,
 )
@@ -84,7 +86,7 @@ def remove_unreferenced(path: Path, manifest: dict[str, Any]) -> None:
     for entry in path.iterdir():
         if entry.name in referenced:
             continue
-        if entry.is_dir() and entry.name.startswith(GENERATION_PREFIX):
+        if entry.is_dir() and not entry.is_symlink() and entry.name.startswith((GENERATION_PREFIX, SEGMENT_PREFIX)):
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.is_file() and entry.name.startswith(BUILD_FILE_PREFIXES):
             entry.unlink(missing_ok=True)
@@ -137,8 +139,9 @@ def index_entries(index: VectorIndex) -> dict[str, Any]:
 
 
 def new_manifest(encoder: Encoder, index: VectorIndex, *, count: int, source: str, files: dict[str, Any],
-                 examples: list[str] | None = None) -> dict[str, Any]:
-    """The manifest of a freshly built collection (generation 0); ``examples``: a few of its texts, for the search page."""
+                 examples: list[str] | None = None, ids: str = "integer", next_key: int | None = None) -> dict[str, Any]:
+    """The manifest of a freshly built collection (generation 0, one segment, its files at the top); ``examples``:
+    a few of its texts, for the search page; ``ids``: "integer" or "string"; ``next_key``: the key after the largest."""
     from semsearch import __version__
 
     created = utc_now()
@@ -154,14 +157,20 @@ def new_manifest(encoder: Encoder, index: VectorIndex, *, count: int, source: st
         "updated": created,
         "examples": list(examples or []),
         "files": files,
+        "ids": ids,
+        "next_key": count if next_key is None else next_key,
+        "segments": [SegmentEntry("base", "", count, 0, max(count if next_key is None else next_key, 1) - 1).as_json()],
     }
 
 
-def next_manifest(manifest: dict[str, Any], *, generation: int, count: int, files: dict[str, Any]) -> dict[str, Any]:
-    """The manifest after an update: the same collection, a new generation of files."""
+def next_manifest(manifest: dict[str, Any], *, generation: int, files: dict[str, Any], segments: list[SegmentEntry],
+                  next_key: int, ids: str) -> dict[str, Any]:
+    """The manifest after an update or a merge: the same collection, in version 2, with these segments and files."""
     from semsearch import __version__
 
-    return {**manifest, "generation": generation, "count": count, "semsearch_version": __version__, "updated": utc_now(), "files": files}
+    return {**manifest, "format_version": FORMAT_VERSION, "generation": generation, "count": sum(s.live for s in segments),
+            "semsearch_version": __version__, "updated": utc_now(), "files": files, "segments": [s.as_json() for s in segments],
+            "next_key": next_key, "ids": ids}
 
 
 def file_digest(path: Path) -> str:
@@ -264,9 +273,8 @@ def verify_files(directory: Path, manifest: dict[str, Any], *, checksums: bool =
     followed out of the collection: a link, as a file or as the generation directory, is an error,
     so no size or content of a file elsewhere is ever read or told.
     """
-    generation = generation_of(manifest)
-    if generation:
-        _checked_directory(generation_directory(directory, generation))
+    for subdirectory in sorted({name.split("/", 1)[0] for name in manifest["files"] if "/" in name}):
+        _checked_directory(directory / subdirectory)  # a generation's or a segment's: never a link to elsewhere
     verified = VerifiedFiles()
     try:
         for name, expected in manifest["files"].items():
@@ -287,11 +295,9 @@ def verify_files(directory: Path, manifest: dict[str, Any], *, checksums: bool =
         verified.save()
 
 
-def require_listed(manifest: dict[str, Any], names: list[str], where: Path) -> None:
-    """Each of ``names`` (files of the current generation that will be opened) is one the manifest lists, so
+def require_listed(manifest: dict[str, Any], names: list[str], where: Path, prefix: str) -> None:
+    """Each of ``names`` (files in the directory ``prefix`` names, that will be opened) is one the manifest lists, so
     ``verify_files`` has checked it: a file it does not list could be anything, a link to anywhere included."""
-    generation = generation_of(manifest)
-    prefix = "" if generation == 0 else f"{GENERATION_PREFIX}{generation}/"
     for name in names:
         if prefix + name not in manifest["files"]:
             raise CollectionError(f"{where}: corrupt manifest: it does not list {prefix + name}, which the collection needs")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semsearch.errors import CollectionError
-from semsearch.storage.names import FORMAT_VERSION, GENERATION_PREFIX, MANIFEST, REQUIRED_KEYS
+from semsearch.storage.names import FORMAT_VERSION, GENERATION_PREFIX, MANIFEST, READABLE_FORMATS, REQUIRED_KEYS
+from semsearch.storage.segments import check_segments
 
 if TYPE_CHECKING:  # only for hints: storage sits below backends and encoders
     pass
@@ -120,7 +121,8 @@ class _ManifestChecks:
         if "rerank" in reducer:
             self.integer(reducer["rerank"], "reducer.rerank", 0, MAX_RERANK)
 
-    def files(self, value: Any, generation: int) -> None:
+    def files(self, value: Any, generation: int | None) -> None:
+        """``generation``: the version-1 manifest's (its files are in that generation's directory), None for version 2."""
         files = self.mapping(value, "files")
         if len(files) > MAX_FILES:
             raise self.fail("files", f"names more than {MAX_FILES:,} files")
@@ -135,10 +137,11 @@ class _ManifestChecks:
                 raise self.fail(f"files[{name!r}].sha256", f"must be 64 lower-case hex digits, got {_shown(entry['sha256'])}")
 
 
-def check_file_name(name: Any, generation: int, where: Path) -> None:
+def check_file_name(name: Any, generation: int | None, where: Path) -> None:
     """A file name from a manifest must name a file inside the collection's current generation:
     relative, normalised, no ``..``, no backslash or NUL, and in ``generation-N/`` (the manifest's N) or,
-    for generation 0, at the top."""
+    for generation 0, at the top. In version 2 (``generation`` None) it may be at the top or one level
+    down, in a segment's directory (``segments.check_segments`` checks which)."""
 
     def refuse(problem: str) -> CollectionError:
         return CollectionError(f"{where}: corrupt manifest: file name {_shown(name)} {problem}")
@@ -156,9 +159,11 @@ def check_file_name(name: Any, generation: int, where: Path) -> None:
         raise refuse("is not a normalised relative name (an empty part, '.' or '..')")
     if len(parts) > 2:
         raise refuse("has more than one directory level")
-    if generation == 0 and len(parts) == 2:
+    if generation is None:
+        pass
+    elif generation == 0 and len(parts) == 2:
         raise refuse("is in a directory, but the manifest's generation is 0")
-    if generation > 0 and (len(parts) != 2 or parts[0] != f"{GENERATION_PREFIX}{generation}"):
+    elif generation > 0 and (len(parts) != 2 or parts[0] != f"{GENERATION_PREFIX}{generation}"):
         raise refuse(f"is not in {GENERATION_PREFIX}{generation}/, the manifest's generation")
     if parts[-1] == MANIFEST and len(parts) == 1:
         raise refuse("is the manifest itself")
@@ -170,9 +175,11 @@ def check_manifest(manifest: Any, path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise CollectionError(f"{path}: corrupt manifest: expected a JSON object")
     version = manifest.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_FORMATS:
+        newer = type(version) is int and version > FORMAT_VERSION
         raise CollectionError(
-            f"{path}: format version {_shown(version)}, this semsearch reads version {FORMAT_VERSION}; rebuild the collection"
+            f"{path}: format version {_shown(version)}, this semsearch reads versions {READABLE_FORMATS[0]} to {FORMAT_VERSION}; "
+            + ("upgrade semsearch" if newer else "rebuild the collection")
         )
     for key in REQUIRED_KEYS:
         if key not in manifest:
@@ -182,7 +189,9 @@ def check_manifest(manifest: Any, path: Path) -> dict[str, Any]:
     checks.backend(manifest["backend"])
     checks.reducer(manifest.get("reducer"), dim)
     generation = checks.integer(manifest.get("generation", 0), "generation", 0, MAX_GENERATION)
-    checks.files(manifest["files"], generation)
+    checks.files(manifest["files"], generation if version == 1 else None)
+    if version >= 2:
+        check_segments(manifest, checks.fail)
     for key in ("semsearch_version", "source", "created", "updated", "metric"):
         if key in manifest:
             checks.text(manifest[key], key, empty=True)

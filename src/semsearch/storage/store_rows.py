@@ -6,7 +6,7 @@ import datetime
 import json
 from typing import Any
 
-from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id, lone_surrogate, meta_problem
+from semsearch.documents import Document, DocumentId, id_problem, lone_surrogate, meta_problem
 from semsearch.errors import CollectionError
 
 
@@ -17,7 +17,14 @@ def _row_to_document(row: tuple[Any, Any, Any, Any]) -> Document:
     is None; meta that is not a JSON object of JSON values (see ``meta_problem``: no NaN, lone surrogate or
     nesting past 64) is {}. What semsearch itself writes always reads back unchanged."""
     document_id, text, date, meta = row
-    return Document(id=int(document_id), text=_stored_text(text), date=_stored_date(date), meta=_stored_meta(meta))
+    return Document(id=_stored_id(document_id), text=_stored_text(text), date=_stored_date(date), meta=_stored_meta(meta))
+
+
+def _stored_id(value: Any) -> DocumentId:
+    """An integer or a string id as stored; anything else a stranger's store holds is shown as text."""
+    if isinstance(value, (int, str)):
+        return value
+    return _stored_text(value)
 
 
 def _stored_text(value: Any) -> str:
@@ -41,33 +48,34 @@ def _origin(document: Document) -> str:
     return f"{document.origin}: " if document.origin else ""
 
 
-def _document_row(document: Document) -> tuple[int, str, str | None, str]:
-    """The row ``add`` inserts for a document, or a CollectionError saying what about it cannot be stored."""
+def _document_row(document: Document, *, strings: bool = False) -> tuple[DocumentId, str, str | None, str]:
+    """The row ``add`` inserts for a document, or a CollectionError saying what about it cannot be stored
+    (``strings``: a store whose ids may be strings)."""
     where = _origin(document)
     document_id = document.id
-    if isinstance(document_id, bool) or not isinstance(document_id, int) or not is_document_id(document_id):
-        raise CollectionError(f"{where}document id {document_id!r} is not an integer from 0 to {MAX_DOCUMENT_ID}")
+    if (problem := id_problem(document_id, strings=strings)) is not None:
+        raise CollectionError(f"{where}{problem}")
     if not isinstance(document.text, str):
-        raise CollectionError(f"{where}document {document_id}: its text is {type(document.text).__name__}, not text")
+        raise CollectionError(f"{where}document {document_id!r}: its text is {type(document.text).__name__}, not text")
     if (surrogate := lone_surrogate(document.text)) is not None:
-        raise CollectionError(f"{where}document {document_id}: its text holds a lone surrogate {surrogate!r}, which is not text")
+        raise CollectionError(f"{where}document {document_id!r}: its text holds a lone surrogate {surrogate!r}, which is not text")
     date = document.date
     if isinstance(date, datetime.datetime):
         date = date.date()
     if date is not None and not isinstance(date, datetime.date):
-        raise CollectionError(f"{where}document {document_id}: its date is {type(date).__name__}, not a date")
+        raise CollectionError(f"{where}document {document_id!r}: its date is {type(date).__name__}, not a date")
     meta = document.meta
     if meta:
         if (problem := meta_problem(meta)) is not None:
-            raise CollectionError(f"{where}document {document_id}: {problem}")
+            raise CollectionError(f"{where}document {document_id!r}: {problem}")
         try:
             stored_meta = json.dumps(meta, ensure_ascii=False, default=str)
         except (TypeError, ValueError, RecursionError) as error:
-            raise CollectionError(f"{where}document {document_id}: its metadata cannot be written as JSON: {error}") from None
+            raise CollectionError(f"{where}document {document_id!r}: its metadata cannot be written as JSON: {error}") from None
     elif meta is None or isinstance(meta, dict):
         stored_meta = "{}"
     else:
-        raise CollectionError(f"{where}document {document_id}: {meta_problem(meta)}")
+        raise CollectionError(f"{where}document {document_id!r}: {meta_problem(meta)}")
     return document_id, document.text, date.isoformat() if date else None, stored_meta
 
 

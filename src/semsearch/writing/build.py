@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import signal
 import threading
 import time
@@ -35,12 +34,13 @@ import numpy as np
 
 from semsearch.backends import VectorIndex
 from semsearch.backends.reachability import Orphans, checked, find_orphans
+from semsearch.writing.background import BackgroundWriter, WriteBatch  # noqa: F401 - WriteBatch: importable from here
 from semsearch.writing.checkpoint import VECTORS_CHECKPOINT, BuildWorkspace, IndexSnapshots, VectorCheckpoint
 from semsearch.sources.corpus import Corpus, ReadStats
-from semsearch.documents import Document
+from semsearch.documents import Document, check_id_kind
 from semsearch.encoders.parallel import embed_documents, progress_bar
 from semsearch.encoders import Encoder
-from semsearch.errors import BuildInterrupted, SemsearchError
+from semsearch.errors import BuildInterrupted, CollectionError, SemsearchError
 from semsearch.backends.factory import new_index
 from semsearch.storage.atomic import replace_directory
 from semsearch.storage.layout import (
@@ -62,11 +62,6 @@ SNAPSHOT_SECONDS = 300.0
 # Vectors per index add while indexing: large enough for the index's threads to share the work,
 # small enough to hold (40 MB of float32) and to show progress.
 INDEX_SLICE = 20_000
-# Embedded batches waiting for the writer: enough to ride out a slow write, few enough to bound memory.
-WRITE_QUEUE_BATCHES = 2
-
-WriteBatch = Callable[[list[Document], np.ndarray], None]
-
 # Each stage's documents and seconds, as a record with ``stage``, ``documents`` and ``seconds``
 # attributes: what a build's progress bars showed, for logs and benchmarks.
 log = logging.getLogger(__name__)
@@ -83,43 +78,6 @@ class BuildOptions:
     batch_size: int
     progress: bool
     resume: bool
-
-
-class BackgroundWriter:
-    """Runs ``write(batch, vectors)`` in a thread of its own, in order.
-
-    An error in the writer stops the build at the next ``put`` or at ``close``; batches queued
-    after it are dropped. ``close`` writes what is queued, so an interrupted build keeps every
-    batch that was completely embedded.
-    """
-
-    def __init__(self, write: WriteBatch, depth: int = WRITE_QUEUE_BATCHES) -> None:
-        self._write = write
-        self._queue: queue.Queue[tuple[list[Document], np.ndarray] | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="semsearch-write", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._write(*item)
-                except BaseException as error:  # handed to the main thread
-                    self._error = error
-
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def put(self, batch: list[Document], vectors: np.ndarray) -> None:
-        self._raise_error()
-        self._queue.put((batch, vectors))
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._raise_error()
 
 
 class EmbeddedSource(Protocol):
@@ -194,10 +152,11 @@ def build_collection(source: EmbeddedSource, path: Path, encoder: Encoder, optio
         workspace.remove_work_files()
         if count == 0:
             raise SemsearchError(f"{source.description}: no documents to index")
-        with closing(DocumentStore.open(workspace.path / DOCUMENTS_FILE)) as store:
-            examples = store.example_texts()
+        with closing(DocumentStore.open(workspace.path / DOCUMENTS_FILE, schema=2)) as store:
+            examples, kind = store.example_texts(), store.id_kind() or "integer"
         files = describe_files(workspace.path, [entry.name for entry in workspace.path.iterdir()])
-        write_manifest(workspace.path, new_manifest(encoder, index, count=count, source=source.description, files=files, examples=examples))
+        write_manifest(workspace.path, new_manifest(encoder, index, count=count, source=source.description, files=files, examples=examples,
+                                                    ids=kind))
         # An update of the old collection finishes first, and one waiting starts on the new one.
         with update_lock(path) if is_collection(path) else contextlib.nullcontext():
             replace_directory(workspace.path, path)
@@ -238,7 +197,7 @@ def _open_store(workspace: BuildWorkspace) -> DocumentStore:
     path = workspace.path / DOCUMENTS_FILE
     if workspace.resumed and path.is_file():
         try:
-            store = DocumentStore.open(path, read_only=False)
+            store = DocumentStore.open(path, read_only=False, schema=2)
             len(store)
             return store
         except Exception:  # cut off while its schema was being written: nothing was committed
@@ -312,10 +271,21 @@ def _store_batches(
 ) -> None:
     """Checkpoint and store each batch in the writer thread while the source makes the next."""
 
+    # Keys (the index's labels) are row numbers: the store and the checkpoint hold the same rows (a resumed
+    # build cut the checkpoint to the store's). Ids, integers or strings, are the documents' own, in the store.
+    next_key = checkpoint.rows
+    kind = store.id_kind()
+
     def write(batch: list[Document], vectors: np.ndarray) -> None:
-        ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
-        checkpoint.append(ids, vectors)  # on disk before the documents are committed: see checkpoint.py
-        store.add(batch)
+        nonlocal next_key, kind
+        try:
+            kind = check_id_kind(batch, kind)
+        except ValueError as error:
+            raise CollectionError(str(error)) from None
+        keys = np.arange(next_key, next_key + len(batch), dtype=np.int64)
+        checkpoint.append(keys, vectors)  # on disk before the documents are committed: see checkpoint.py
+        store.add(batch, keys)
+        next_key += len(batch)
         bar.update(len(batch))
 
     writer = BackgroundWriter(write)

@@ -1,65 +1,50 @@
-"""Change a built collection in place: add, replace and remove documents without a full rebuild.
+"""Change a collection in place: add, replace and remove documents, in time and writes that are the change's.
 
-An update never touches a file that readers may have open. It writes a new generation
-directory (``generation-N/``) holding a changed copy of the document store and of the index,
-then switches to it by replacing manifest.json with ``os.replace``; the manifest names the
-files, so a reader sees the old generation or the new one, never a mix. Files the new
-manifest no longer names are deleted after the switch (open files stay readable on POSIX),
-and whatever a crashed update left behind is deleted by the next one.
+An update never touches a file that readers may have open. The documents it adds go into a new
+segment (``segment-N/``: its own store, index and vectors, see ``segment_writer``); the documents
+it removes or replaces are recorded as deletions of the segments that hold them (a small
+``deleted-N.SEGMENT.npy`` each, see ``storage.deletions``). It then switches to the new
+manifest with ``os.replace``; the manifest names the files, so a reader sees the old
+collection or the new one, never a mix. Files the new manifest no longer names are deleted
+after the switch (open files stay readable on POSIX), and whatever a crashed update left
+behind is deleted by the next one. Only new files are hashed.
 
-The caller (``Collection``) holds the update lock and hands over the manifest it opened and
-checked, so an update reads no manifest and hashes no file of its own; it loads the index
-once, and hands the changed index back for the collection to go on searching with.
+A version-1 collection becomes version 2 on its first update, without copying: its files are
+its first segment, whose keys are its ids.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semsearch.backends import VectorIndex
-from semsearch.backends.factory import empty_like, open_index
-from semsearch.backends.reachability import Orphans, checked, find_orphans
-from semsearch.documents import MAX_DOCUMENT_ID, Document, is_document_id
+from semsearch.documents import MAX_DOCUMENT_ID, Document, DocumentId, check_id_kind, id_problem
 from semsearch.encoders import Encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE, embed_documents
 from semsearch.errors import CollectionError
-from semsearch.storage.atomic import fsync_directory, sync_files
-from semsearch.storage.layout import (
-    DOCUMENTS_FILE,
-    VECTORS_FILE,
-    data_directory,
-    describe_files,
-    generation_directory,
-    generation_of,
-    next_manifest,
-    remove_unreferenced,
-    write_manifest,
-)
-from semsearch.storage.store import DocumentStore
-from semsearch.storage.vector_file import StoredVectors, VectorFileWriter, ids_path
-
-# Vectors moved at once when an update copies or rebuilds: bounds memory to about this many rows.
-COPY_CHUNK = 20_000
-_ADDED_FILE = ".added.npy"
-_DONE = object()  # the end of an iterator, for StageClock.each
+from semsearch.search.segment_view import OpenSegment, SegmentedDocuments
+from semsearch.storage.atomic import fsync_directory
+from semsearch.storage.deletions import write_deletions
+from semsearch.storage.layout import describe_files, generation_of, next_manifest, remove_unreferenced, write_manifest
+from semsearch.storage.segments import SegmentEntry, deletions_name, id_kind, segment_directory
+from semsearch.writing.segment_writer import SegmentWriter
 
 
 @dataclass(frozen=True)
 class UpdateRequest:
-    """What one update asks for, handed whole from the facade down to the code that writes the
-    generation, so that its options are listed in one place and a new one is added once."""
+    """What one update asks for, handed whole from the facade down to the code that writes it,
+    so that its options are listed in one place and a new one is added once. (``rebuild`` is
+    accepted for the commands that still pass it: a segment's index is always new, so every
+    backend takes additions, and removals are deletion records.)"""
 
     documents: Iterable[Document] = ()
-    remove_ids: Iterable[int] = ()
+    remove_ids: Iterable[DocumentId] = ()
     replace: bool = True
     rebuild: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -73,30 +58,28 @@ class UpdateStats:
     added: int = 0
     replaced: int = 0
     removed: int = 0
-    not_found: tuple[int, ...] = ()
+    not_found: tuple[DocumentId, ...] = ()
     rebuilt: bool = False
     count: int = 0
+    segments: int = 0
+    merged: int = 0  # segments the merge policy merged after the update (see writing.merging)
     # Seconds spent in each stage (see StageClock): what an update's time is made of.
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class UpdateResult:
-    """A finished update: what it did, the manifest it switched to and the changed index, in memory."""
+    """A finished update: what it did and the manifest it switched to."""
 
     stats: UpdateStats
     manifest: dict[str, Any]
-    index: VectorIndex
 
 
 class StageClock:
     """Seconds per stage of one update, summed over its batches, since embedding and writing take turns.
 
-    An update rewrites the whole collection whatever the size of the change, so its time is worth
-    seeing split: what the change costs (embedding) against what the collection's size costs.
-    Stages: load index, copy store, embed (reading included), store (SQLite changes), index (adds
-    and removals in place), vectors (vectors.npy, and the new index of a rebuild), save index,
-    sync and switch (fsync, sha256 of the new files, the manifest), delete old files.
+    Stages: embed (reading included), store and index (the new segment's), deletions, sync and
+    switch (fsync, sha256 of the new files, the manifest), delete old files.
     """
 
     def __init__(self) -> None:
@@ -110,39 +93,25 @@ class StageClock:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
-    def each(self, name: str, items: Iterable[Any]) -> Iterator[Any]:
-        """The items, the time taken to make each one (not the caller's time between them) counted as ``name``."""
-        iterator = iter(items)
-        while True:
-            with self.stage(name):
-                item = next(iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item
 
-
-def apply_update(path: Path, manifest: dict[str, Any], encoder: Encoder, request: UpdateRequest) -> UpdateResult:
+def apply_update(path: Path, manifest: dict[str, Any], encoder: Encoder, request: UpdateRequest,
+                 segments: list[OpenSegment]) -> UpdateResult:
     """Remove ``request.remove_ids``, then add ``request.documents`` (replacing those whose id
-    exists when ``request.replace``), as a new generation of the collection at ``path``.
+    exists when ``request.replace``), as a new segment and deletion records of the collection at ``path``.
 
-    ``manifest`` is the collection's current one, checked by the caller, who holds the update lock.
-    Any error before the switch leaves the collection exactly as it was.
+    ``manifest`` and ``segments`` are the collection's current ones, checked by the caller, who
+    holds the update lock. Any error before the switch leaves the collection exactly as it was.
     """
     clock = StageClock()
     remove_unreferenced(path, manifest)
     generation = generation_of(manifest) + 1
-    new = generation_directory(path, generation)
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir()
+    change = Change(path, manifest, segments, generation, clock)
     try:
-        stats, index = _write_generation(data_directory(path, manifest), new, manifest, encoder, request, clock)
-        with clock.stage("sync and switch"):
-            names = sync_files(new)
-            updated = next_manifest(manifest, generation=generation, count=stats.count,
-                                    files=describe_files(path, [f"{new.name}/{name}" for name in names]))
-            write_manifest(path, updated)
+        change.remove(request.remove_ids)
+        change.add(request, encoder)
+        updated = change.switch()
     except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
+        change.discard()
         raise
     # Switched: what follows only tidies up, and the next update retries whatever fails here.
     with clock.stage("delete old files"):
@@ -151,164 +120,139 @@ def apply_update(path: Path, manifest: dict[str, Any], encoder: Encoder, request
             remove_unreferenced(path, updated)
         except OSError:
             pass
-    index.files_moved_to(new)
-    stats.seconds = clock.seconds
-    return UpdateResult(stats, updated, index)
+    change.stats.seconds = clock.seconds
+    return UpdateResult(change.stats, updated)
 
 
-def _write_generation(old: Path, new: Path, manifest: dict[str, Any], encoder: Encoder, request: UpdateRequest,
-                      clock: StageClock) -> tuple[UpdateStats, VectorIndex]:
-    """The generation written in steps: removals, additions, the vector file (and a rebuilt index), the index."""
-    generation = NewGeneration(old, new, manifest, request, clock)
-    try:
-        generation.remove(request.remove_ids)
-        generation.add(embed_documents(request.documents, encoder, batch_size=request.batch_size, progress=request.progress))
-        generation.rewrite_vectors()
-        return generation.save()
-    except ValueError as error:  # a backend refusing ids or vectors
-        hint = "" if request.rebuild else "; pass --rebuild (rebuild=True) to rebuild the index from the stored vectors"
-        raise CollectionError(f"{new.parent}: the update cannot be applied: {error}{hint}") from None
-    finally:
-        generation.close()
+class Change:
+    """One update's deletions and new segment, made step by step, then switched to at once."""
 
+    def __init__(self, path: Path, manifest: dict[str, Any], segments: list[OpenSegment], generation: int, clock: StageClock) -> None:
+        self.path, self.manifest, self.segments, self.generation, self.clock = path, manifest, segments, generation, clock
+        self.documents = SegmentedDocuments(segments)
+        self.kind = id_kind(manifest)
+        self.next_key = next_key(manifest, segments)
+        self.deleted: dict[str, set[int]] = {}  # segment name -> keys this update deletes from it
+        self.writer: SegmentWriter | None = None
+        self.stats = UpdateStats()
+        self.new_files: list[str] = []
 
-class NewGeneration:
-    """The next generation's store, index and vectors, changed one step at a time.
+    def _delete(self, segment: OpenSegment, key: int) -> None:
+        self.deleted.setdefault(segment.entry.name, set()).add(key)
 
-    In place (the default) removals and additions go straight into the loaded index. With
-    ``rebuild`` (a backend that cannot change a built index), or when the collection keeps a
-    vectors.npy, the added vectors are also kept aside so that ``rewrite_vectors`` can write the
-    survivors' and the new ones into a fresh vectors.npy and, for a rebuild, a fresh index.
-    """
+    def _is_live(self, located: tuple[OpenSegment, int]) -> bool:
+        segment, key = located
+        return key not in self.deleted.get(segment.entry.name, ())
 
-    def __init__(self, old: Path, new: Path, manifest: dict[str, Any], request: UpdateRequest, clock: StageClock) -> None:
-        self.new = new
-        self.request = request
-        self.clock = clock
-        self.dim = int(manifest["encoder"]["dim"])
-        self.in_place = not request.rebuild
-        self.added_file: VectorFileWriter | None = None
-        with clock.stage("load index"):
-            self.index = open_index(old, manifest, mmap=False)
-        if not self.index.supports_updates and not request.rebuild:
-            raise CollectionError(
-                f"the {self.index.name} backend cannot add to or remove from a built index; "
-                "pass --rebuild (rebuild=True) to rebuild it from the stored vectors, without embedding again"
-            )
-        self.orphans = Orphans.load(old, self.index.dim) if checked(self.index) else None
-        self.new_orphans: list[tuple[np.ndarray, np.ndarray]] = []
-        self.stored = StoredVectors(old / VECTORS_FILE) if (old / VECTORS_FILE).is_file() else None
-        with clock.stage("copy store"):
-            self.store = DocumentStore.open_copy(old / DOCUMENTS_FILE, new / DOCUMENTS_FILE)
-        self.keeps_added = self.stored is not None or request.rebuild
-        self.old_ids = self.store.ids() if self.keeps_added else None
-        if self.keeps_added:
-            self.added_file = VectorFileWriter(new / _ADDED_FILE, self.dim)
-        self.stats = UpdateStats(rebuilt=request.rebuild)
-        self.gone: list[int] = []
-        self.replaced: list[int] = []
-        self.seen: set[int] = set()
+    def remove(self, ids: Iterable[DocumentId]) -> None:
+        requested = list(dict.fromkeys(ids))
+        with self.clock.stage("deletions"):
+            located = self.documents.live_keys(requested)
+            for segment, key in located.values():
+                self._delete(segment, key)
+        self.stats.removed = len(located)
+        self.stats.not_found = tuple(document_id for document_id in requested if document_id not in located)
 
-    def remove(self, ids: Iterable[int]) -> None:
-        requested = sorted({int(i) for i in ids})
-        with self.clock.stage("store"):
-            self.gone = self.store.existing([i for i in requested if is_document_id(i)])
-            self.store.remove(self.gone)
-        self.stats.removed = len(self.gone)
-        self.stats.not_found = tuple(sorted(set(requested) - set(self.gone)))
-        if self.in_place and self.gone:
-            with self.clock.stage("index"):
-                self.index.remove(np.asarray(self.gone, dtype=np.int64))
+    def add(self, request: UpdateRequest, encoder: Encoder) -> None:
+        seen: set[DocumentId] = set()
+        embedded = embed_documents(request.documents, encoder, batch_size=request.batch_size, progress=request.progress)
+        for batch, vectors in self._timed(embedded):
+            with self.clock.stage("store and index"):
+                self._check_ids(batch, seen)
+                located = {i: where for i, where in self.documents.live_keys([d.id for d in batch]).items() if self._is_live(where)}
+                if located and not request.replace:
+                    first = next(iter(located))
+                    raise CollectionError(f"document id {first!r} is in the collection already; upsert (semsearch add) replaces documents")
+                for where in located.values():
+                    self._delete(*where)
+                self.stats.replaced += len(located)
+                if self.next_key + len(batch) > MAX_DOCUMENT_ID + 1:
+                    raise CollectionError(f"{self.path}: no keys are left for new documents (its ids reach 2^63 - 1); rebuild it")
+                keys = np.arange(self.next_key, self.next_key + len(batch), dtype=np.int64)
+                self.next_key += len(batch)
+                if self.writer is None:
+                    template = max(self.segments, key=lambda segment: segment.entry.rows).index
+                    self.writer = SegmentWriter(self.path / segment_directory(self.generation), template, int(self.manifest["encoder"]["dim"]))
+                self.writer.add(batch, keys, vectors)
+        self.stats.added = len(seen) - self.stats.replaced
 
-    def add(self, embedded: Iterable[tuple[list[Document], np.ndarray]]) -> None:
-        for batch, vectors in self.clock.each("embed", embedded):
-            ids = self._checked_ids(batch)
-            with self.clock.stage("store"):
-                existing = self.store.existing(ids)
-                if existing and not self.request.replace:
-                    raise CollectionError(
-                        f"document id {existing[0]} is in the collection already; upsert (semsearch add) replaces documents"
-                    )
-                self.store.remove(existing)
-                self.store.add(batch)
-            self.replaced.extend(existing)
-            if self.in_place:
-                with self.clock.stage("index"):
-                    if existing:
-                        self.index.remove(np.asarray(existing, dtype=np.int64))
-                    self.index.add(ids, vectors)
-                    if self.orphans is not None:  # the added documents the index cannot find
-                        self.new_orphans.append(find_orphans(self.index, [(ids, vectors)]))
-            if self.added_file is not None:
-                with self.clock.stage("vectors"):
-                    self.added_file.append(vectors, ids)
-        self.stats.replaced = len(self.replaced)
-        self.stats.added = len(self.seen) - len(self.replaced)
+    def _timed(self, embedded: Iterable[tuple[list[Document], np.ndarray]]) -> Iterator[tuple[list[Document], np.ndarray]]:
+        iterator = iter(embedded)
+        while True:
+            with self.clock.stage("embed"):
+                item = next(iterator, None)
+            if item is None:
+                return
+            yield item
 
-    def _checked_ids(self, batch: list[Document]) -> np.ndarray:
+    def _check_ids(self, batch: list[Document], seen: set[DocumentId]) -> None:
+        try:
+            check_id_kind(batch, self.kind)
+        except ValueError as error:
+            raise CollectionError(str(error)) from None
         for document in batch:
-            if not isinstance(document.id, int) or not is_document_id(document.id):
-                raise CollectionError(f"document id {document.id!r} is not an integer from 0 to {MAX_DOCUMENT_ID}")
-        ids = np.fromiter((document.id for document in batch), dtype=np.int64, count=len(batch))
-        for document_id in ids.tolist():
-            if document_id in self.seen:
-                raise CollectionError(f"document id {document_id} appears twice in the documents to add")
-            self.seen.add(document_id)
-        return ids
+            if (problem := id_problem(document.id, strings=self.kind == "string")) is not None:
+                raise CollectionError(problem)
+            if document.id in seen:
+                raise CollectionError(f"document id {document.id!r} appears twice in the documents to add")
+            seen.add(document.id)
 
-    def rewrite_vectors(self) -> None:
-        """The survivors' vectors and the added ones, into a new vectors.npy and (rebuild) a new index."""
-        if self.added_file is None:
-            return
-        with self.clock.stage("vectors"):
-            self.added_file.close()
-            assert self.old_ids is not None
-            survivors = self.old_ids[~np.isin(self.old_ids, np.asarray(self.gone + self.replaced, dtype=np.int64))]
-            added = StoredVectors(self.new / _ADDED_FILE)
-            rebuilt = empty_like(self.index, self.dim) if self.request.rebuild else None
-            writer = VectorFileWriter(self.new / VECTORS_FILE, self.dim) if self.stored is not None else None
-            chunks = chain(_vector_chunks(survivors, self.stored, self.index), _vector_chunks(added.ids, added, None))
-            for chunk_ids, chunk_vectors in chunks:
-                if rebuilt is not None:
-                    rebuilt.add(chunk_ids, chunk_vectors)
-                if writer is not None:
-                    writer.append(chunk_vectors, chunk_ids)
-            if writer is not None:
-                writer.close()
-            if rebuilt is not None:
-                self.index = rebuilt
-                if self.orphans is not None:  # a new index: every document checked again
-                    self.orphans = Orphans.empty(self.index.dim)
-                    self.new_orphans = [find_orphans(rebuilt, chain(_vector_chunks(survivors, self.stored, rebuilt if self.stored is None else None),
-                                                                     _vector_chunks(added.ids, added, None)))]
-            del added
-            (self.new / _ADDED_FILE).unlink()
-            ids_path(self.new / _ADDED_FILE).unlink()
+    def switch(self) -> dict[str, Any]:
+        """Write the deletion records, finish the new segment, and replace the manifest with one that names them."""
+        files = dict(self.manifest["files"])
+        entries: list[SegmentEntry] = []
+        with self.clock.stage("deletions"):
+            for segment in self.segments:
+                entry = segment.entry
+                gone = self.deleted.get(entry.name)
+                if gone:
+                    keys = np.union1d(segment.deleted, np.fromiter(gone, dtype=np.int64, count=len(gone)))
+                    if entry.deleted is not None:
+                        files.pop(entry.deleted, None)
+                    name = deletions_name(self.generation, entry)
+                    write_deletions(self.path, name, keys)
+                    self.new_files.append(name)
+                    entry = entry.with_deletions(name, len(keys))
+                entries.append(entry)
+        with self.clock.stage("sync and switch"):
+            if self.writer is not None:
+                entry, names = self.writer.finish(segment_directory(self.generation), segment_directory(self.generation))
+                self.writer = None
+                entries.append(entry)
+                self.new_files += [f"{entry.directory}/{name}" for name in names]
+            kept = [entry for entry in entries if entry.live] or entries[-1:]
+            for dropped in (entry for entry in entries if entry not in kept):  # every document of it deleted: its files go
+                files = {name: value for name, value in files.items() if not in_segment(name, dropped)}
+            files.update(describe_files(self.path, self.new_files))
+            updated = next_manifest(self.manifest, generation=self.generation, files=files, segments=kept, next_key=self.next_key,
+                                    ids=self.kind)
+            write_manifest(self.path, updated)
+        self.stats.count = int(updated["count"])
+        self.stats.segments = len(kept)
+        return updated
 
-    def save(self) -> tuple[UpdateStats, VectorIndex]:
-        with self.clock.stage("save index"):
-            self.index.save(self.new)
-            if self.orphans is not None:
-                added_ids = [ids for ids, _ in self.new_orphans] or [np.zeros(0, dtype=np.int64)]
-                added_vectors = [vectors for _, vectors in self.new_orphans] or [np.zeros((0, self.index.dim), dtype=np.float32)]
-                orphans = self.orphans.changed(self.gone + self.replaced, np.concatenate(added_ids), np.concatenate(added_vectors))
-                if len(orphans):
-                    orphans.save(self.new)
-        self.stats.count = len(self.store)
-        return self.stats, self.index
-
-    def close(self) -> None:
-        self.store.close()
-        if self.added_file is not None:
-            self.added_file.close()
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.discard()
+        for name in self.new_files:
+            if "/" not in name:
+                (self.path / name).unlink(missing_ok=True)
 
 
-def _vector_chunks(ids: np.ndarray, stored: StoredVectors | None, index: VectorIndex | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The full vectors of ``ids`` in bounded chunks, from a vectors file or from an index that keeps them."""
-    for start in range(0, len(ids), COPY_CHUNK):
-        chunk = ids[start : start + COPY_CHUNK]
-        if stored is not None:
-            yield chunk, stored.vectors(chunk)
-        else:
-            assert index is not None
-            yield chunk, index.vectors(chunk)
+def next_key(manifest: dict[str, Any], segments: list[OpenSegment]) -> int:
+    """The key the next new document gets. A version-1 collection's keys are its ids: new keys come after the
+    largest, and its one segment's range is set to end there."""
+    if manifest["format_version"] >= 2:
+        return int(manifest["next_key"])
+    following = segments[0].store.max_key() + 1
+    segments[0].entry = replace(segments[0].entry, first_key=0, last_key=max(following - 1, 0))
+    return following
+
+
+def in_segment(name: str, segment: SegmentEntry) -> bool:
+    """Whether a manifest's file name is one of ``segment``'s files (its directory's, or its deletion record)."""
+    if name == segment.deleted:
+        return True
+    if segment.directory:
+        return name.startswith(segment.prefix)
+    return "/" not in name and not name.startswith("deleted-")
