@@ -19,7 +19,12 @@ BACKENDS: dict[str, str] = {
     "usearch": "semsearch.backends.usearch:UsearchIndex",
 }
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "MISSING_ID", "VectorIndex", "backend_class", "create_index"]
+
+# Backends semsearch bench measures and no collection may open (issue 12): ScaNN, whose saved files name paths it
+# follows and are not checked yet (backends/scann.py). Looked up only by bench_only_class, never by backend_class.
+BENCH_ONLY_BACKENDS: dict[str, str] = {"scann": "semsearch.backends.scann:ScannIndex"}
+
+__all__ = ["BACKENDS", "BENCH_ONLY_BACKENDS", "bench_only_class", "DEFAULT_BACKEND", "MISSING_ID", "VectorIndex", "backend_class", "create_index"]
 
 
 def backend_class(name: str) -> type[VectorIndex]:
@@ -32,3 +37,11 @@ def backend_class(name: str) -> type[VectorIndex]:
 
 def create_index(name: str, dim: int, params: dict[str, Any] | None = None) -> VectorIndex:
     return backend_class(name)(dim, **(params or {}))
+
+
+def bench_only_class(name: str) -> Any:
+    """The class of a bench-only backend, or None when ``name`` is an ordinary one."""
+    if name not in BENCH_ONLY_BACKENDS:
+        return None
+    module_name, _, class_name = BENCH_ONLY_BACKENDS[name].partition(":")
+    return getattr(import_module(module_name), class_name)

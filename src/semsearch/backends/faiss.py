@@ -1,10 +1,14 @@
-"""faiss: any index_factory string (``IVF4096,Flat``, ``IVF4096,SQ8``, ``HNSW32``, ``IVF4096,PQ64``...).
+"""faiss: any index_factory string (``IVF4096,Flat``, ``IVF4096,SQ8``, ``HNSW32``, ``HNSW32,SQ8``, ``IVF4096,PQ64``...).
 
 Indexes that must be trained (IVF, PQ, SQ) buffer the first ``train_size`` vectors added,
 train on them, then index them and everything after; a build that adds fewer trains on
 what it has when it is saved or first searched. Inner product on L2-normalised vectors,
 so a score is a cosine similarity (approximate, for quantised codes). Opened memory-mapped
 (read-only), the codes stay in the file and only the small structures are read.
+
+Over quantised codes a score is approximate; the search parameter ``rerank=N`` fetches N
+candidates and scores them on the collection's float16 vectors (vectors.npy, which this
+backend always has beside it), as issue 12's HNSW over SQ8 codes is measured.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from semsearch.backends.base import MISSING_ID, BackendParamError, ParamSpec, VectorIndex, as_ids, as_queries
 from semsearch.backends.checks import checked_once, damaged, library_errors
 from semsearch.backends.faiss_file import SQ_CODE_SIZES, check_index_file
+from semsearch.backends.rerank import RERANK, StoredRerank
 from semsearch.errors import CollectionError, SemsearchError, import_optional
 
 DEFAULTS: dict[str, Any] = {"index": "IVF1024,Flat", "train_size": 200_000}
@@ -27,12 +32,16 @@ PARAM_SCHEMA: dict[str, ParamSpec] = {
     "train_size": ParamSpec(int, 1, 1_000_000_000),
     "nprobe": ParamSpec(int, 1, 65_536),
     "efSearch": ParamSpec(int, 1, 100_000),
+    # HNSW only: the graph's construction effort (faiss's default 40), and candidates re-ranked on vectors.npy.
+    "efConstruction": ParamSpec(int, 1, 100_000),
+    "rerank": RERANK,
 }
 # The kinds of faiss index this backend builds and opens: those whose files check_index_file can check
 # whole before faiss reads them. faiss's own reader trusts some of their numbers (an IVF's quantizer
 # may hold more centroids than the index has lists), so a kind it cannot check is refused when built.
 KINDS = {
-    "IndexFlat": "Flat", "IndexFlatIP": "Flat", "IndexHNSWFlat": "HNSW<M>", "IndexIVFFlat": "IVF<n>,Flat",
+    "IndexFlat": "Flat", "IndexFlatIP": "Flat", "IndexHNSWFlat": "HNSW<M>", "IndexHNSWSQ": "HNSW<M>,SQ<4|6|8|fp16|bf16>",
+    "IndexIVFFlat": "IVF<n>,Flat",
     "IndexIVFScalarQuantizer": "IVF<n>,SQ<4|6|8|fp16|bf16>", "IndexIVFPQ": "IVF<n>,PQ<m>",
 }
 
@@ -60,7 +69,13 @@ class FaissIndex(VectorIndex):
         self._index = index if faiss.try_extract_index_ivf(index) is not None else faiss.IndexIDMap2(index)
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._read_only = False
+        self._rerank = StoredRerank()
         self._settle_search_params(params)
+        if "efConstruction" in self.params:
+            hnsw = _hnsw_of(faiss, self._index)
+            if hnsw is None:
+                raise SemsearchError(f"the faiss index {self.params['index']!r} has no parameter efConstruction (HNSW only)")
+            hnsw.efConstruction = int(self.params["efConstruction"])
 
     def _settle_search_params(self, given: dict[str, Any]) -> None:
         """Keep the search parameters this kind of index has; refuse one given for a kind that has not."""
@@ -77,7 +92,10 @@ class FaissIndex(VectorIndex):
                 continue
             self.params[name] = value
             applicable.append(name)
-        self.search_params = tuple(applicable)  # type: ignore[misc]
+        self.search_params = (*applicable, "rerank")  # type: ignore[misc]
+
+    def files_moved_to(self, directory: Path) -> None:
+        self._rerank.moved_to(directory)
 
     def __len__(self) -> int:
         return int(self._index.ntotal) + sum(len(ids) for ids, _ in self._pending)
@@ -142,12 +160,16 @@ class FaissIndex(VectorIndex):
         self._use_threads()
         space = self._faiss.ParameterSpace()
         for name in self.search_params:
-            space.set_index_parameter(self._index, name, int(self.search_param(params, name)))
-        scores, ids = self._index.search(queries, k)
+            if name != "rerank":
+                space.set_index_parameter(self._index, name, int(self.search_param(params, name)))
+        rerank = int(params.get("rerank", self.params.get("rerank", 0)))
+        scores, ids = self._index.search(queries, max(k, rerank))
         ids = ids.astype(np.int64)
+        if rerank > 0:
+            return self._rerank.rerank(queries, ids, k, len(self))
         scores = scores.astype(np.float32)
         scores[ids == MISSING_ID] = -np.inf
-        return ids, scores
+        return ids[:, :k], scores[:, :k]
 
     def save(self, directory: Path) -> list[str]:
         self._train()
@@ -173,6 +195,7 @@ class FaissIndex(VectorIndex):
                 index._read_only = True
             else:
                 index._index = faiss.read_index(str(path))
+        index._rerank.moved_to(directory)
         if index._index.d != dim:
             raise damaged(path, f"faiss opened it with {index._index.d} dimensions, the manifest says {dim}")
         return index
@@ -184,16 +207,23 @@ def _check_kind(faiss: Any, index: Any, spec: str) -> None:
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         parts.append(faiss.downcast_index(ivf.quantizer))
-    if type(parts[0]).__name__ == "IndexHNSWFlat":
+    if type(parts[0]).__name__ in ("IndexHNSWFlat", "IndexHNSWSQ"):
         parts.append(faiss.downcast_index(parts[0].storage))
     kinds = [type(part).__name__ for part in parts]
-    inner_flat = all(kind in ("IndexFlat", "IndexFlatIP") for kind in kinds[1:])
-    sq_ok = type(parts[0]).__name__ != "IndexIVFScalarQuantizer" or parts[0].sq.qtype in SQ_CODE_SIZES
+    inner_flat = all(kind in ("IndexFlat", "IndexFlatIP") for kind in kinds[1:]) or kinds == ["IndexHNSWSQ", "IndexScalarQuantizer"]
+    quantised = parts[-1] if kinds[-1] in ("IndexIVFScalarQuantizer", "IndexScalarQuantizer") else None
+    sq_ok = quantised is None or quantised.sq.qtype in SQ_CODE_SIZES
     if kinds[0] not in KINDS or not inner_flat or not sq_ok:
         raise SemsearchError(
             f"the faiss index {spec!r} ({' over '.join(kinds)}) is of a kind semsearch cannot check when it opens a collection; "
             f"use one of: {', '.join(sorted(set(KINDS.values())))}"
         )
+
+
+def _hnsw_of(faiss: Any, index: Any) -> Any:
+    """The HNSW graph of an index (under its id map), or None for other kinds."""
+    inner = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap2) else index)
+    return getattr(inner, "hnsw", None)
 
 
 def _first_line(error: Exception) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.backends.checks import FileBytes, chunks, finite_floats
+from semsearch.backends.checks import FileBytes, chunks, finite_bfloat16, finite_floats
 
 # -- the file format (faiss 1.x, impl/index_read.cpp and index_write.cpp), for the kinds in KINDS --
 #
@@ -21,6 +21,8 @@ from semsearch.backends.checks import FileBytes, chunks, finite_floats
 #   IHNf  (IndexHNSWFlat)     header, HNSW {vector<f64> assign_probas, vector<i32> cum_nneighbor_per_level,
 #                             vector<i32> levels, vector<u64> offsets, vector<i32> neighbors, i32 entry_point,
 #                             i32 max_level, i32 efConstruction, i32 efSearch, i32 unused}, the storage (IxFI)
+#   IHNs  (IndexHNSWSQ)       header, HNSW as above, the storage: IxSQ (IndexScalarQuantizer) header, the scalar
+#                             quantizer (as in IwSQ below), vector<u8> codes (ntotal x code_size)
 #   IwFl  (IndexIVFFlat)      IVF header {header, u64 nlist, u64 nprobe, the quantizer (IxFI), direct map
 #   IwSq  (...ScalarQuantizer)  {u8 kind, vector<i64>}}, then for IwSq the quantizer {i32 qtype, i32 rangestat,
 #   IwPQ  (IndexIVFPQ)          f32 rangestat_arg, u64 d, u64 code_size, vector<f32> trained}, u64 code_size,
@@ -36,7 +38,7 @@ SQ_CODE_SIZES = {0: lambda d: d, 1: lambda d: (d + 1) // 2, 4: lambda d: 2 * d, 
 SQ_TRAINED = {0: lambda d: 2 * d, 1: lambda d: 2 * d, 4: lambda d: 0, 6: lambda d: 2 * d, 7: lambda d: 0}
 # What each kind of index is written as: the top fourcc (and the inner one, under an IndexIDMap2).
 FOURCCS = {
-    "IndexFlat": ("IxM2", "IxFI"), "IndexFlatIP": ("IxM2", "IxFI"), "IndexHNSWFlat": ("IxM2", "IHNf"),
+    "IndexFlat": ("IxM2", "IxFI"), "IndexFlatIP": ("IxM2", "IxFI"), "IndexHNSWFlat": ("IxM2", "IHNf"), "IndexHNSWSQ": ("IxM2", "IHNs"),
     "IndexIVFFlat": ("IwFl",), "IndexIVFScalarQuantizer": ("IwSq", "IwSQ"), "IndexIVFPQ": ("IwPQ",),
 }
 MAX_LISTS = 1 << 24
@@ -121,6 +123,33 @@ class _FaissFile:
             if (levels[links[linked]] <= link_level[linked]).any():
                 raise fail("a link to a node that is not on the link's level")
 
+    def scalar_quantizer(self) -> tuple[int, int]:
+        """The quantizer's settings and ranges (write_ScalarQuantizer); returns (qtype, code size)."""
+        file = self.file
+        qtype, rangestat, _, sq_dim, sq_code_size = file.read("<iifQQ", "the scalar quantizer")
+        if qtype not in SQ_CODE_SIZES or not 0 <= rangestat <= 3 or sq_dim != self.dim:
+            raise file.fail(f"a scalar quantizer of kind {qtype}, range statistic {rangestat}, {sq_dim:,} dimensions")
+        if sq_code_size != SQ_CODE_SIZES[qtype](self.dim):
+            raise file.fail(f"{sq_code_size:,}-byte scalar codes; kind {qtype} makes {SQ_CODE_SIZES[qtype](self.dim):,}")
+        trained = self.vector("<f4", "the quantizer's ranges", SQ_TRAINED[qtype](self.dim))
+        if not finite_floats(trained):
+            raise file.fail("the quantizer's ranges hold NaN or infinite values")
+        return qtype, sq_code_size
+
+    def sq_storage(self, ntotal: int) -> None:
+        """An HNSW graph's storage: ntotal scalar codes (float16 or bfloat16 ones must be finite)."""
+        if self.fourcc() != "IxSQ":
+            raise self.file.fail("HNSW storage that is not a scalar quantizer")
+        count, _ = self.header("the HNSW storage")
+        if count != ntotal:
+            raise self.file.fail(f"HNSW storage of {count:,} vectors for {ntotal:,} nodes")
+        qtype, code_size = self.scalar_quantizer()
+        codes = self.vector("<u1", "the storage's codes", ntotal * code_size)
+        if qtype == 4 and not finite_floats(codes.view("<f2")):
+            raise self.file.fail("the storage's float16 codes hold NaN or infinite values")
+        if qtype == 7 and not finite_bfloat16(codes.view("<u2")):
+            raise self.file.fail("the storage's bfloat16 codes hold NaN or infinite values")
+
     def ivf_header(self, what: str) -> tuple[int, int]:
         ntotal, _ = self.header(what)
         nlist, nprobe = self.file.read("<QQ", "the IVF header")
@@ -184,13 +213,16 @@ def check_index_file(path: Path, *, dim: int, kind: str) -> None:
             if expected[1] == "IxFI":
                 reader.flat("the flat index", ntotal)
             else:
-                if reader.fourcc() != "IHNf":
+                if reader.fourcc() != expected[1]:
                     raise file.fail("an id map over something else than the HNSW index the manifest names")
                 count, _ = reader.header("HNSW index")
                 if count != ntotal:
                     raise file.fail(f"an HNSW index of {count:,} vectors under an id map of {ntotal:,}")
                 reader.hnsw(ntotal)
-                reader.flat("the HNSW storage", ntotal)
+                if expected[1] == "IHNf":
+                    reader.flat("the HNSW storage", ntotal)
+                else:
+                    reader.sq_storage(ntotal)
             ids = reader.vector("<i8", "the id map", ntotal)
             if len(ids) and ids.min() < 0:
                 raise file.fail("the id map holds a negative id")
@@ -201,14 +233,7 @@ def check_index_file(path: Path, *, dim: int, kind: str) -> None:
             reader.inverted_lists(ntotal, nlist, 4 * dim, floats=True)
         elif kind == "IndexIVFScalarQuantizer":
             ntotal, nlist = reader.ivf_header("IVF index")
-            qtype, rangestat, _, sq_dim, sq_code_size = file.read("<iifQQ", "the scalar quantizer")
-            if qtype not in SQ_CODE_SIZES or not 0 <= rangestat <= 3 or sq_dim != dim:
-                raise file.fail(f"a scalar quantizer of kind {qtype}, range statistic {rangestat}, {sq_dim:,} dimensions")
-            if sq_code_size != SQ_CODE_SIZES[qtype](dim):
-                raise file.fail(f"{sq_code_size:,}-byte scalar codes; kind {qtype} makes {SQ_CODE_SIZES[qtype](dim):,}")
-            trained = reader.vector("<f4", "the quantizer's ranges", SQ_TRAINED[qtype](dim))
-            if not finite_floats(trained):
-                raise file.fail("the quantizer's ranges hold NaN or infinite values")
+            _, sq_code_size = reader.scalar_quantizer()
             (code_size,) = file.read("<Q", "the code size")
             if code_size != sq_code_size:
                 raise file.fail(f"{code_size:,}-byte codes for a quantizer of {sq_code_size:,}")

@@ -1,7 +1,9 @@
 """usearch: an HNSW graph in one file, opened memory-mapped. The default backend.
 
 Stores vectors in float16 by default, which halves the size for no measurable loss
-in recall, and hands them back, so a collection needs no separate vectors.npy.
+in recall, and hands them back, so a collection needs no separate vectors.npy. Where one
+is beside the index anyway (``semsearch bench``'s i8 graph, issue 12), ``rerank=N`` scores
+N candidates on it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.backends.base import ParamSpec, VectorIndex, as_ids, as_queries, missing_vector, padded_results
+from semsearch.backends.rerank import RERANK, StoredRerank
 from semsearch.backends.checks import (
     FileBytes, chunks, checked_once, damaged, finite_bfloat16, finite_floats, library_errors,
 )
@@ -33,6 +36,7 @@ PARAM_SCHEMA: dict[str, ParamSpec] = {
     "connectivity": ParamSpec(int, 2, 512),
     "expansion_add": ParamSpec(int, 1, 100_000),
     "expansion_search": ParamSpec(int, 1, 100_000),
+    "rerank": RERANK,
 }
 
 
@@ -60,7 +64,7 @@ EXACT_SEARCH_LIMIT = 20_000
 class UsearchIndex(VectorIndex):
     name = "usearch"
     keeps_vectors = True
-    search_params = ("expansion_search",)
+    search_params = ("expansion_search", "rerank")
     param_schema = PARAM_SCHEMA
 
     def __init__(self, dim: int, **params: Any) -> None:
@@ -77,6 +81,10 @@ class UsearchIndex(VectorIndex):
             expansion_search=int(self.params["expansion_search"]),
         )
         self._read_only = False
+        self._rerank = StoredRerank()
+
+    def files_moved_to(self, directory: Path) -> None:
+        self._rerank.moved_to(directory)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -97,6 +105,10 @@ class UsearchIndex(VectorIndex):
         self._index.expansion_search = int(self.search_param(params, "expansion_search"))
         # A small collection is searched exactly: as fast as the graph there (about 1.8 ms for 20,000 here), never a miss.
         exact = len(self) <= EXACT_SEARCH_LIMIT
+        rerank = 0 if exact else int(params.get("rerank", self.params.get("rerank", 0)))
+        if rerank > k:
+            candidates, _ = self.search(queries, rerank, **{**params, "rerank": 0})
+            return self._rerank.rerank(queries, candidates, k, len(self))
         matches = self._index.search(queries, k, threads=self.threads or 0, exact=exact)
         keys = np.atleast_2d(matches.keys).astype(np.int64)
         distances = np.atleast_2d(matches.distances)
@@ -135,6 +147,7 @@ class UsearchIndex(VectorIndex):
                 index._read_only = True
             else:
                 index._index.load(str(path))
+        index._rerank.moved_to(directory)
         if index._index.ndim != dim:
             raise damaged(path, f"usearch opened it with {index._index.ndim} dimensions, the manifest says {dim}")
         return index

@@ -97,7 +97,7 @@ def bench(source: str, grid: str, only: tuple[str, ...], queries: int, limit: in
       semsearch bench abcnews-sample
       semsearch bench headlines-1m.tsv --grid million --cache-dir /work/cache/embeddings
     """
-    from semsearch.bench.run import default_results_path, run_benchmark, select_settings
+    from semsearch.bench import default_results_path, run_benchmark, select_settings
 
     corpus = resolve_source(source)
     settings = select_settings(grid, only)
