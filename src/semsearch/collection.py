@@ -19,9 +19,9 @@ from semsearch.backends import DEFAULT_BACKEND, VectorIndex
 from semsearch.documents import Document, DocumentId, Hit
 from semsearch.encoders import Encoder, check_same_encoder, encoder_for_manifest, resolve_encoder
 from semsearch.encoders.parallel import DEFAULT_BATCH_SIZE
-from semsearch.errors import CollectionError, SemsearchError
+from semsearch.errors import CollectionError
 from semsearch.search.access import DocumentAccess
-from semsearch.search.query import SearchRequest
+from semsearch.search.query import SearchRequest, check_query_texts
 from semsearch.search.opening import open_segments, reopen_segments
 from semsearch.search.retrieval import rankings
 from semsearch.search.segment_view import OpenSegment, SegmentedDocuments
@@ -293,19 +293,11 @@ class Collection(DocumentAccess):
         (``query_vectors``: the queries' vectors, when they are not texts to encode)."""
         if not queries:
             return []
-        if any(not isinstance(text, str) or not text.strip() for text in queries):
-            raise SemsearchError("the query is blank; type a few words")
-        for text in queries:
-            if not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise SemsearchError(f"the query {text!r} is not valid text (it holds half of a UTF-16 surrogate pair); "
-                                         "check the terminal's or the file's encoding") from None
+        check_query_texts(queries)
         if request.filter is not None:
             self.store.check_fields(request.filter)
         try:
-            found = rankings(request, queries, self.encoder, self.segments, query_vectors)
+            found = rankings(request, queries, self.encoder, self.segments, query_vectors, self.store.semantic_units(request.filter))
             documents = self.store.by_keys({key for ranking in found for key, _ in ranking})
         except sqlite3.ProgrammingError:  # semsearch's own mistake, not the store's
             raise

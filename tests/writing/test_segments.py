@@ -208,3 +208,16 @@ def test_a_crafted_deletion_record_is_one_line(tmp_path: Path, fake_encoder, pay
     (collection.path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CollectionError, match=problem):
         Collection.open(collection.path, encoder=fake_encoder)
+
+
+def test_search_parameters_go_to_the_backend_not_to_small_segments(tmp_path: Path, fake_encoder) -> None:
+    model = {number: text_of(number) for number in range(50)}
+    collection = Collection.build(write_jsonl(tmp_path / "news.jsonl", model), tmp_path / "news.semsearch", encoder=fake_encoder,
+                                  backend="usearch")
+    for step in range(3):
+        collection.add([Document(id=100 + step, text=text_of(100 + step))])
+    units = collection.store.semantic_units(None)
+    assert len(units) == 2 and units[-1].is_small, "the three small segments are searched as one group"
+    assert collection.search(text_of(101), k=1, expansion_search=64)[0].id == 101
+    with pytest.raises(Exception, match="expansion"):
+        collection.search(text_of(101), k=1, expansion_search="many")

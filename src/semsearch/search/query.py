@@ -62,3 +62,17 @@ class SearchRequest:
     def search_params(self) -> dict[str, Any]:
         """The backend's search-time parameters, as keyword arguments."""
         return dict(self.params)
+
+
+def check_query_texts(queries: list[str]) -> None:
+    """Each query is text with a word in it: a blank one would return arbitrary documents, and half a surrogate
+    pair (a terminal or file in the wrong encoding) cannot be encoded at all."""
+    if any(not isinstance(text, str) or not text.strip() for text in queries):
+        raise SemsearchError("the query is blank; type a few words")
+    for text in queries:
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise SemsearchError(f"the query {text!r} is not valid text (it holds half of a UTF-16 surrogate pair); "
+                                     "check the terminal's or the file's encoding") from None

@@ -55,10 +55,11 @@ class SegmentStore(Protocol):
 
 
 def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, segments: Sequence[OpenSegment],
-             query_vectors: np.ndarray | None = None) -> list[Ranking]:
+             query_vectors: np.ndarray | None = None, semantic_units: Sequence[Any] | None = None) -> list[Ranking]:
     """Per query, up to ``request.k`` (key, score) pairs, best first, by the request's mode and filter, from
-    every segment, after the first ``request.offset`` and at least ``request.min_score``."""
-    found = _rankings(request, queries, encoder, segments, query_vectors)
+    every segment, after the first ``request.offset`` and at least ``request.min_score``. ``semantic_units``:
+    what the semantic search searches, if not ``segments`` one by one (``SegmentedDocuments.semantic_units``)."""
+    found = _rankings(request, queries, encoder, segments, query_vectors, semantic_units or segments)
     start, stop = request.offset, request.offset + request.k
     if request.min_score is None:
         return [ranking[start:stop] for ranking in found]
@@ -66,15 +67,17 @@ def rankings(request: SearchRequest, queries: list[str], encoder: Encoder, segme
 
 
 def _rankings(request: SearchRequest, queries: list[str], encoder: Encoder, segments: Sequence[OpenSegment],
-              query_vectors: np.ndarray | None) -> list[Ranking]:
+              query_vectors: np.ndarray | None, units: Sequence[Any]) -> list[Ranking]:
     k, mode, where = request.k + request.offset, request.mode, request.filter
     depth = k if mode != "hybrid" else max(k, FUSION_DEPTH)
     semantic: list[Ranking] = []
     if mode != "keyword":
         try:
             vectors = encoder.encode(queries) if query_vectors is None else query_vectors
-            semantic = merged([semantic_rankings(segment.index, segment, segment.vectors, vectors, depth, where, request.search_params,
-                                                 orphans=segment.orphans) for segment in segments], depth)
+            # A small segment is searched exactly, whatever the backend: the backend's search parameters are not its.
+            semantic = merged([semantic_rankings(unit.index, unit, unit.vectors, vectors, depth, where,
+                                                 {} if unit.is_small else request.search_params, orphans=unit.orphans)
+                               for unit in units], depth)
         except ValueError as error:
             raise SemsearchError(str(error)) from None
     if mode == "semantic":
