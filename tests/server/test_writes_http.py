@@ -3,9 +3,12 @@ without one (403) or without the right one (401); and updates made elsewhere see
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,9 +183,15 @@ def test_a_string_id_is_passed_to_the_collection_which_decides(writable: Running
 
 
 def test_an_oversized_write_is_a_413_that_says_to_split_it(writable: RunningServer) -> None:
-    documents = [{"id": i, "text": "flood " * 190} for i in range(1000)]  # 1,140 characters each: over 1 MB in all
-    answer = writable.post_json("/documents", {"documents": documents}, WRITE)
-    assert answer.status == 413 and "send the documents in several requests" in answer.body["message"]
+    """Over a plain socket: the server answers on the declared length and closes, which may cut a client's upload short."""
+    address = urllib.parse.urlsplit(writable.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(f"POST /documents HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+                           f"Authorization: Bearer {TOKEN}\r\nContent-Length: 1500000\r\n\r\n".encode())
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        status, body = response.status, json.loads(response.read())
+    assert status == 413 and "the request body is over 1,000,000 bytes; send the documents in several requests" == body["message"]
 
 
 def wait_for_log(server: RunningServer, text: str, times: int = 1) -> bool:
@@ -256,3 +265,14 @@ def test_with_a_read_token_too_the_write_token_reads_and_only_it_writes(fake_enc
             operation = schema["paths"]["/documents"][method]
             assert operation["security"] == [{"bearer": []}] and {"401", "403", "413", "422"} <= set(operation["responses"])
         assert "security" not in schema["paths"]["/health"]["get"]
+
+
+def test_the_readme_states_the_write_limits() -> None:
+    """README's section on writes gives the limits the server keeps (its examples are run by hand: they need the full sample)."""
+    from semsearch.server import writes
+    from tests.readme_blocks import README
+
+    section = README.read_text().split("### Writes over HTTP", 1)[1].split("\n## ", 1)[0]
+    for limit in (writes.MAX_WRITE_DOCUMENTS, writes.MAX_REMOVE_IDS, writes.MAX_TEXT_CHARS):
+        assert f"{limit:,}" in section
+    assert "--write-token TOKEN" in section and "SEMSEARCH_WRITE_TOKEN" in section
