@@ -79,8 +79,8 @@ def test_a_damaged_update_answers_503_until_a_good_one(running: RunningServer, t
     good = manifest.read_text()
     damaged = json.loads(good)
     damaged["updated"] = "2030-01-01T00:00:00+00:00"
-    damaged["count"] = 21
-    damaged["files"]["index.usearch"]["size"] += 1  # as if the new index were cut short
+    # As if the new index were cut short (the count is left alone: format 2 checks it against the segments first).
+    damaged["files"]["index.usearch"]["size"] += 1
     write_atomically(manifest, json.dumps(damaged))
     assert_damaged(running, tiny_collection_path, "the manifest says")
     write_atomically(manifest, good)  # the collection as it was: the one the server has open
