@@ -142,6 +142,10 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def data_prefix(manifest: dict[str, Any]) -> str:
+    """The directory an update wrote (format 1: its generation-N/; format 2: the newest segment's), "" for the top."""
+    if manifest.get("format_version") == 2:
+        directories = [segment["directory"] for segment in manifest["segments"] if segment["directory"]]
+        return f"{directories[-1]}/" if directories else ""
     generation = int(manifest.get("generation", 0))
     return f"generation-{generation}/" if generation else ""
 
@@ -516,9 +520,11 @@ def link_mutations(world: World, base: str, manifest: dict[str, Any]) -> list[Mu
                           planted(entry, lambda path, collection, entry=entry: (collection / entry).symlink_to(world.canary))))
     generation = int(manifest.get("generation", 0))
     for next_generation in (generation + 1, generation + 2):
-        mutations.append(("link", f"generation-{next_generation} planted as a link to a directory outside",
-                          planted("x", lambda path, collection, n=next_generation: (collection / f"generation-{n}").symlink_to(world.outside))))
-    if generation:
+        for kind in ("generation", "segment"):  # where format 1 and format 2 write an update's files
+            mutations.append(("link", f"{kind}-{next_generation} planted as a link to a directory outside",
+                              planted("x", lambda path, collection, n=next_generation, kind=kind:
+                                      (collection / f"{kind}-{n}").symlink_to(world.outside))))
+    if data:
         def generation_linked(collection: Path) -> None:
             moved = collection.parent / "moved-generation"
             (collection / data).rename(moved)

@@ -873,7 +873,7 @@ def test_store_add_stores_documents_or_refuses_them_whole(tmp_path: Path) -> Non
     @example(documents=[Document(104, "a", origin="x.csv, line 2"), Document(104, "b", origin="x.csv, line 3")])
     def check(documents: list[Document]) -> None:
         TRIED["store add"] += 1
-        store.remove(store.ids().tolist())  # each case on an empty store, whatever the last one left
+        store.remove(store.keys().tolist())  # each case on an empty store, whatever the last one left
         before = len(store)
         try:
             store.add(documents)

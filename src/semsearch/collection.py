@@ -312,16 +312,9 @@ class Collection(DocumentAccess):
             for ranking in found
         ]
 
-    def vectors(self, keys: np.ndarray) -> np.ndarray:
-        """The stored vectors of documents by key, as the indexes compare them, from the segments that hold them."""
-        keys = np.asarray(keys, dtype=np.int64)
-        rows = np.zeros((len(keys), int(self.manifest["encoder"]["dim"])), dtype=np.float32)
-        for position, key in enumerate(keys.tolist()):
-            segment = self.store.segment_of(key)
-            if segment is None:
-                raise CollectionError(f"{self.path}: no document has key {key}")
-            rows[position] = segment.vectors(np.array([key], dtype=np.int64))[0]
-        return rows
+    def vectors(self, ids: Iterable[DocumentId]) -> np.ndarray:
+        """The stored vectors of documents (by id, each in the collection), as the indexes compare them."""
+        return self.vectors_of_ids([value.item() if isinstance(value, np.generic) else value for value in ids])
 
     def info(self) -> dict[str, Any]:
         """The manifest's facts plus the size on disk, for ``semsearch info`` and ``GET /info``."""

@@ -74,15 +74,17 @@ def test_orphans_merge_into_results_once_and_by_score() -> None:
 def test_a_collection_finds_every_document_by_its_own_text(lossy_backend: str, tmp_path: Path, sample_csv: Path, fake_encoder) -> None:
     path = tmp_path / "news.semsearch"
     with Collection.build(sample_csv, path, encoder=fake_encoder, backend=lossy_backend, limit=400) as collection:
-        assert (path / ORPHANS_FILE).is_file() and set(collection.orphans.ids.tolist()) == HIDDEN
+        assert (path / ORPHANS_FILE).is_file() and set(collection.segments[0].orphans.ids.tolist()) == HIDDEN
         texts = collection.store.get(sorted(HIDDEN))
         for document_id, document in texts.items():
             assert collection.search(document.text, k=3)[0].id == document_id
             assert collection.search(document.text, k=3, date_from="2000-01-01")[0].id == document_id  # filtered too
     with Collection.open(path, encoder=fake_encoder) as reopened:
-        assert set(reopened.orphans.ids.tolist()) == HIDDEN
+        assert set(reopened.segments[0].orphans.ids.tolist()) == HIDDEN
         reopened.remove([5])
-        assert set(reopened.orphans.ids.tolist()) == HIDDEN - {5}
+        base = reopened.segments[0]
+        assert set(base.orphans.ids.tolist()) - base.deleted_keys == HIDDEN - {5}, "a removed orphan is deleted like any document"
+        assert 5 not in {hit.id for hit in reopened.search(texts[5].text, k=3)}
         reopened.add([Document(id=120_000, text="an added headline")])
         assert reopened.search("an added headline", k=1)[0].id == 120_000
 

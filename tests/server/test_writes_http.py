@@ -276,3 +276,13 @@ def test_the_readme_states_the_write_limits() -> None:
     for limit in (writes.MAX_WRITE_DOCUMENTS, writes.MAX_REMOVE_IDS, writes.MAX_TEXT_CHARS):
         assert f"{limit:,}" in section
     assert "--write-token TOKEN" in section and "SEMSEARCH_WRITE_TOKEN" in section
+
+
+def test_a_write_token_that_cannot_travel_in_a_header_is_one_line_at_start(small_real_collection) -> None:
+    from click.testing import CliRunner
+
+    from semsearch.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", str(small_real_collection.path), "--write-token", "two words"])
+    assert result.exit_code == 1 and "the token must be printable ASCII without spaces" in result.output
+    assert "Traceback" not in result.output

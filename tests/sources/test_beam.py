@@ -95,7 +95,7 @@ def test_build_from_parquet_shards_keeps_their_ids_vectors_and_encoder(fake_enco
     write_parquet(tmp_path / "part-0.parquet", [7, 8, 9, 10, 11], vectors[5:], fake_encoder.spec())
     collection = Collection.build_from_embeddings(f"{tmp_path}/part-*.parquet", tmp_path / "c.semsearch", encoder=fake_encoder, backend="exact")
     assert len(collection) == 10
-    np.testing.assert_allclose(collection.index.vectors(np.array([7, 104])), vectors[[5, 4]], atol=1e-6)
+    np.testing.assert_allclose(collection.vectors([7, 104]), vectors[[5, 4]], atol=1e-6)
     assert collection.store.get([101])[101].text == "headline 101"
     with pytest.raises(CollectionError):  # the files say fake-hash; the real encoder is another
         Collection.build_from_embeddings(f"{tmp_path}/part-*.parquet", tmp_path / "d.semsearch", encoder="use-multilingual")

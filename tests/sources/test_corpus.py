@@ -84,7 +84,7 @@ def test_parquet(tmp_path: Path) -> None:
         ("bad.csv", "publish_date,headline_text\n20030219,\"unterminated\n", "malformed CSV row"),
         ("bad.jsonl", '{"text": "fine"}\n{"text": broken}\n', "line 2: invalid JSON"),
         ("bad.jsonl", '{"text": "fine"}\n["a list"]\n', "line 2: expected a JSON object"),
-        ("bad.csv", "id,text\nseven,a headline\n", "line 2: field 'id': 'seven' is not an integer id"),
+        ("bad.csv", "id,text\n7,a headline\nseven,a headline\n", "line 3: field 'id': 'seven' is not an integer id; the first id was"),
         ("bad.csv", "a,b\n1,2\n", "no text column among a, b"),
     ],
 )

@@ -263,7 +263,7 @@ class SemsearchVectorStore(VectorStore):
             hits = self._hits(VECTOR_QUERY, query, max(fetch_k, k), filter, **kwargs)
             if not hits:
                 return []
-            vectors = np.asarray(self._collection.vectors(np.array([hit.id for hit in hits], dtype=np.int64)),  # type: ignore[union-attr]
+            vectors = np.asarray(self._collection.vectors_of_ids([hit.id for hit in hits]),  # type: ignore[union-attr]
                                  dtype=np.float32)
         chosen = maximal_marginal_relevance(query, vectors, lambda_mult=lambda_mult, k=k)
         return [langchain_document(hits[position]) for position in chosen]

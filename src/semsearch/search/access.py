@@ -29,9 +29,6 @@ DateBound = datetime.date | str | None
 class DocumentAccess:
     store: SegmentedDocuments
 
-    def vectors(self, keys: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
     def vectors_of_ids(self, ids: list[DocumentId]) -> np.ndarray:
         """The stored vectors of documents, by their ids (each must be in the collection)."""
         located = self.store.live_keys(ids)

@@ -191,7 +191,7 @@ def create_app(collection: Collection, *, close_collection: bool = False, allowe
     @app.get("/info", summary="What the collection holds and what built it")
     async def info() -> dict[str, Any]:
         await batcher.check_for_update()
-        return public_info(batcher.collection.info())
+        return public_info(await batcher.facts(Collection.info))
 
     @app.get("/health", response_model=HealthResponse, summary="Whether the server is up and its collection can be searched",
              responses={503: {"model": DamagedResponse, "description": "The collection's files vanished or are damaged"}})

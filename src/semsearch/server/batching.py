@@ -173,6 +173,11 @@ class SearchBatcher:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
+    async def facts(self, function: Callable[[Collection], T]) -> T:
+        """``function(collection)`` on the search thread, damaged or not: for /info, whose answer reads the store's
+        segments, which a write or a refresh on that thread swaps."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(self.collection))  # the one open then
+
     async def check_for_update(self) -> None:
         """Look for an update (or a repair) now, unless that was done in the last ``REFRESH_SECONDS``: for /health
         and /info, so that they show a change within a second even when no search comes to look first."""

@@ -179,20 +179,21 @@ class Corpus:
                 raise _BadRow(f"no {self._id_column or 'id'} field; the collection's ids are strings, so each document needs one")
             return self.first_id + self.stats.documents
         document_id = integer_id(value)
-        if self.id_kind is None:
-            self.id_kind = "integer" if document_id is not None else "string"
-        if self.id_kind == "string":
+        kind = self.id_kind or ("integer" if document_id is not None else "string")
+        if kind == "string":
             if isinstance(value, (dict, list, bool)) or value is None or isinstance(value, float) and not value.is_integer():
                 raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an id (a string or an integer)")
             text = value if isinstance(value, str) else str(document_id)
             if (problem := id_problem(text, strings=True)) is not None:
                 raise _BadRow(f"field {self._id_column!r}: {problem}")
+            self.id_kind = kind  # the first id read decides, once it is one
             return text
         if document_id is None:
             raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an integer id; the first id was an integer, so "
                           "every id must be (a corpus whose first id is text keeps every id as text)")
         if not is_document_id(document_id):
             raise _BadRow(f"field {self._id_column!r}: {shown(value)} is not an id from 0 to {MAX_DOCUMENT_ID}")
+        self.id_kind = kind
         return document_id
 
     def _txt_rows(self) -> Iterator[Document | None]:
