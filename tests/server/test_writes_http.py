@@ -286,3 +286,22 @@ def test_a_write_token_that_cannot_travel_in_a_header_is_one_line_at_start(small
     result = CliRunner().invoke(cli, ["serve", str(small_real_collection.path), "--write-token", "two words"])
     assert result.exit_code == 1 and "the token must be printable ASCII without spaces" in result.output
     assert "Traceback" not in result.output
+
+
+def test_searches_go_on_while_writes_come_in(writable: RunningServer) -> None:
+    """Writes take turns with searches on the search thread: every search is answered whole while documents come and go."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def search(number: int) -> int:
+        return writable.request(f"/search?q=flood+warning+{number}&k=3").status
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        searches = [pool.submit(search, number) for number in range(60)]
+        for round_ in range(5):
+            ids = [7100 + 2 * round_, 7101 + 2 * round_]
+            added = writable.post_json("/documents", {"documents": [{"id": i, "text": f"storm damage report {i}"} for i in ids]}, WRITE)
+            assert added.status == 200 and added.body["added"] == 2, added.body
+            removed = writable.post_json("/documents", {"ids": ids[:1]}, WRITE, method="DELETE")
+            assert removed.status == 200 and removed.body["removed"] == 1, removed.body
+        assert [future.result() for future in searches] == [200] * 60
+    quiet_log(writable)
