@@ -123,11 +123,11 @@ class SearchBatcher:
     def manifest_identity(self) -> tuple[int, int, int, int] | None:
         """manifest.json's device, inode, size and mtime (ns), or None when it cannot be seen: changed by every update."""
         path = getattr(self.collection, "path", None)  # a stand-in collection (tests) may have none
-        try:
-            seen = os.stat(Path(path) / MANIFEST) if path is not None else None
-        except OSError:
+        if path is None:
             return None
-        if seen is None:
+        try:
+            seen = os.stat(Path(path) / MANIFEST)  # on the event loop: a stat of one local file, microseconds
+        except OSError:
             return None
         return seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns
 
