@@ -23,8 +23,8 @@ the same ones every run (seeded), by kind:
                 backend or reducer, or files outside (../, absolute, backslash, NUL, another
                 generation); raw text cut short, not UTF-8, nested 100,000 deep, 5 MB, NaN
 
-Counts (asserted, so that the docstring stays true): 2,498 cases; by kind: truncate 192,
-field 827 (255 of them usearch's metric byte), flip 592, replace 196, link 304, manifest 387.
+Counts (asserted, so that the docstring stays true): 2,627 cases; by kind: truncate 222,
+field 827 (255 of them usearch's metric byte), flip 632, replace 227, link 332, manifest 387.
 
 Each case is opened and searched (semantic, hybrid, filtered by date) by a worker process
 (``tests/crafted_worker.py``) that runs many cases in turn; one case in five also adds or
@@ -90,7 +90,7 @@ BASES: dict[str, tuple[str, dict[str, Any], str | None, str | None]] = {
     "faiss-ivf-sq8": ("faiss", {"index": "IVF4,SQ8", "nprobe": 2}, None, None),
     "annoy": ("annoy", {"n_trees": 5}, None, None),
 }
-EXPECTED_COUNTS = {"truncate": 192, "field": 827, "flip": 592, "replace": 196, "link": 304, "manifest": 387}
+EXPECTED_COUNTS = {"truncate": 222, "field": 827, "flip": 632, "replace": 227, "link": 332, "manifest": 387}
 CASE_COUNT = sum(EXPECTED_COUNTS.values())
 CANARY_TEXT = b"canary: semsearch must never write here\n"
 
@@ -142,10 +142,11 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def data_prefix(manifest: dict[str, Any]) -> str:
-    """The directory an update wrote (format 1: its generation-N/; format 2: the newest segment's), "" for the top."""
+    """Where the backend's index is (format 1: the generation's directory; format 2: the largest segment's), "" for the top.
+    The files of a format-2 update's own segment and its deletion record are mutated like every listed file."""
     if manifest.get("format_version") == 2:
-        directories = [segment["directory"] for segment in manifest["segments"] if segment["directory"]]
-        return f"{directories[-1]}/" if directories else ""
+        largest = max(manifest["segments"], key=lambda segment: segment["rows"])
+        return f"{largest['directory']}/" if largest["directory"] else ""
     generation = int(manifest.get("generation", 0))
     return f"generation-{generation}/" if generation else ""
 
@@ -537,6 +538,22 @@ def link_mutations(world: World, base: str, manifest: dict[str, Any]) -> list[Mu
             os.mkfifo(collection / data)
 
         mutations.append(("link", f"{data} a FIFO", generation_fifo))
+    for segment in manifest.get("segments", []):  # format 2: each segment's own directory
+        directory = segment["directory"]
+        if not directory or directory == data:
+            continue
+
+        def segment_linked(collection: Path, directory: str = directory) -> None:
+            moved = collection.parent / "moved-generation"
+            (collection / directory).rename(moved)
+            (collection / directory).symlink_to(moved)
+
+        def segment_fifo(collection: Path, directory: str = directory) -> None:
+            shutil.rmtree(collection / directory)
+            os.mkfifo(collection / directory)
+
+        mutations.append(("link", f"{directory} a link to the same files outside the collection", segment_linked))
+        mutations.append(("link", f"{directory} a FIFO", segment_fifo))
     return mutations
 
 

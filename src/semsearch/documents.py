@@ -42,6 +42,15 @@ def id_problem(value: object, *, strings: bool) -> str | None:
     return None
 
 
+def id_from_text(text: str, kind: str) -> DocumentId:
+    """An id typed as text (a command line, a URL path) as a collection of ``kind`` keeps it: the text itself where
+    ids are strings; where they are integers, the integer it spells in ASCII digits, or the text (which no document has)."""
+    digits = text.strip()
+    if kind == "integer" and digits.isascii() and digits.lstrip("+").isdigit():
+        return int(digits)
+    return text
+
+
 def check_id_kind(documents: list[Document], kind: str | None) -> str | None:
     """The collection's id kind ("integer" or "string") after ``documents``, which must all be of ``kind`` (None:
     not known yet, the first document's decides). Mixing them is a ValueError naming the first one that differs."""

@@ -15,7 +15,7 @@ def test_one_document_by_id_and_a_missing_one(meta_server: RunningServer, meta_c
     assert document == {"id": 4, "text": stored.text, "date": None, "meta": {"desk": "business", "year": 2003}}
     missing = meta_server.request("/documents/999")
     assert missing.status == 404 and missing.body["message"] == "no document with id 999 in the collection"
-    assert meta_server.request("/documents/-3").status == 422
+    assert meta_server.request("/documents/-3").status == 404, "no document has that id"
 
 
 def test_pages_of_documents_filtered(meta_server: RunningServer) -> None:
@@ -49,3 +49,29 @@ def test_search_pages_over_http(meta_server: RunningServer) -> None:
     above = meta_server.request(f"/search?q=flood+warning&k=6&min_score={floor}").body["hits"]
     assert [hit["id"] for hit in above] == [hit["id"] for hit in whole[:2]]
     assert meta_server.request("/search?q=flood&offset=-1").status == 422
+
+
+def test_string_ids_over_http(tmp_path, real_encoder, sample_csv) -> None:
+    """A collection of string ids: hits, GET /documents/{id} and /similar/{id} take and give the ids as given."""
+    import json
+
+    from semsearch.server.launch import start_server, stop_server
+    from semsearch.sources.corpus import read_corpus
+
+    texts = [document.text for _, document in zip(range(30), read_corpus(sample_csv))]
+    ids = [f"abc-{number:03d}" for number in range(29)] + ["007"]
+    corpus = tmp_path / "named.jsonl"
+    corpus.write_text("".join(json.dumps({"id": key, "text": text}) + "\n" for key, text in zip(ids, texts)))
+    Collection.build(corpus, tmp_path / "named.semsearch", encoder=real_encoder).close()
+    running = start_server(tmp_path / "named.semsearch", tmp_path / "server.log")
+    try:
+        answer = running.request("/documents/abc-004")
+        assert answer.status == 200 and answer.body["id"] == "abc-004" and answer.body["text"] == texts[4]
+        assert running.request("/documents/007").body["id"] == "007", "'007' is a string id, not 7"
+        assert running.request("/documents/7").status == 404
+        like = running.request("/similar/abc-004?k=3").body
+        assert like["id"] == "abc-004" and len(like["hits"]) == 3 and "abc-004" not in {hit["id"] for hit in like["hits"]}
+        hits = running.request(f"/search?q={texts[9].replace(' ', '+')}&k=1").body["hits"]
+        assert hits[0]["id"] == "abc-009"
+    finally:
+        stop_server(running)

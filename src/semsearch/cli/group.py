@@ -146,6 +146,6 @@ def filter_options(function: Any) -> Any:
 def document_ids(collection: Any, values: tuple[str, ...]) -> list[Any]:
     """Ids typed on the command line, as the collection keeps them: integers where its ids are (a value that is not
     one is kept as typed, so it is simply not found), the text as typed where they are strings."""
-    if collection.id_kind == "string":
-        return list(values)
-    return [int(value) if value.strip().isascii() and value.strip().lstrip("+").isdigit() else value for value in values]
+    from semsearch.documents import id_from_text
+
+    return [id_from_text(value, collection.id_kind) for value in values]

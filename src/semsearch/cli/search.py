@@ -96,7 +96,14 @@ def info(path: Path, as_json: bool) -> None:
     click.echo(f"backend:    {backend['name']} ({params})")
     if facts.get("reducer"):
         click.echo(f"reducer:    {facts['reducer']['kind']} to {facts['reducer']['dim']} dimensions")
-    click.echo(f"size:       {facts['size_bytes'] / 1e6:,.1f} MB in {', '.join(facts['files'])}")
+    if facts["ids"] == "string":
+        click.echo("ids:        strings")
+    segments = facts["segments"]
+    if len(segments) > 1 or any(segment["deleted"] for segment in segments):
+        parts = ", ".join(f"{s['name']} {s['documents']:,}" + (f" ({s['deleted']:,} deleted)" if s["deleted"] else "") for s in segments)
+        click.echo(f"segments:   {len(segments)}: {parts}; `semsearch compact` merges them and drops the deleted")
+    files = facts["files"] if len(facts["files"]) <= 8 else [*facts["files"][:8], f"{len(facts['files']) - 8} more"]
+    click.echo(f"size:       {facts['size_bytes'] / 1e6:,.1f} MB in {', '.join(files)}")
     click.echo(f"built:      {facts['created']} by semsearch {facts['semsearch_version']}, format {facts['format_version']}")
 
 @cli.command()

@@ -16,7 +16,7 @@ def report_update(path: Path, stats: UpdateStats) -> None:
     parts = [f"{stats.added:,} added", f"{stats.replaced:,} replaced", f"{stats.removed:,} removed"]
     note = f"; not in the collection: {', '.join(map(str, stats.not_found))}" if stats.not_found else ""
     merged = f", {stats.merged} segments merged" if stats.merged else ""
-    click.echo(f"updated {path}: {', '.join(parts)}; {stats.count:,} documents in {stats.segments} segments{merged}{note}", err=True)
+    click.echo(f"updated {path}: {', '.join(parts)}; {stats.count:,} documents in {stats.segments} segment{'s' if stats.segments != 1 else ''}{merged}{note}", err=True)
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))

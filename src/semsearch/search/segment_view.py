@@ -20,6 +20,7 @@ import numpy as np
 from semsearch.backends import VectorIndex, create_index
 from semsearch.backends.reachability import Orphans
 from semsearch.documents import Document, DocumentId
+from semsearch.errors import CollectionError
 from semsearch.filters import Filter, FilterError
 from semsearch.storage.layout import VECTORS_FILE
 from semsearch.storage.segments import SegmentEntry
@@ -30,7 +31,7 @@ from semsearch.storage.vector_file import StoredVectors
 PAGE_SIZE = 1_000
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: its fields hold arrays and open files
 class OpenSegment:
     """One segment, open for search: what ``search.retrieval`` asks of a store, with the deleted keys left out."""
 
@@ -106,7 +107,10 @@ class ExactGroup:
             if segment.deleted_keys:
                 keys = keys[~np.isin(keys, segment.deleted)]
             if len(keys):
-                index.add(keys, segment.vectors(keys))
+                try:
+                    index.add(keys, segment.vectors(keys))
+                except ValueError as error:  # its index does not hold what its store does
+                    raise CollectionError(f"{segment.directory}: segment {segment.entry.name} is damaged: {error}") from None
         return cls(index)
 
     def vectors(self, keys: np.ndarray) -> np.ndarray:
@@ -190,7 +194,8 @@ class SegmentedDocuments:
 
     def matching_ids(self, where: Filter | None) -> np.ndarray | list[DocumentId]:
         """The live documents' ids the filter matches, ascending (an array of integers, or a list of strings)."""
-        found = sorted(document.id for document in self.documents(where))
+        found = sorted(document_id for segment in self.segments for key, document_id in segment.store.key_ids(where)
+                       if key not in segment.deleted_keys)
         return found if found and isinstance(found[0], str) else np.array(found, dtype=np.int64)
 
     def count(self, where: Filter | None = None) -> int:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Path, Query
 from fastapi.responses import JSONResponse
 
 from semsearch.collection import Collection
-from semsearch.documents import MAX_DOCUMENT_ID, Document
+from semsearch.documents import MAX_DOCUMENT_ID, MAX_ID_LENGTH, Document, id_from_text
 from semsearch.errors import SemsearchError
 from semsearch.search.query import SearchRequest
 from semsearch.server.batching import SearchBatcher
@@ -21,7 +21,8 @@ from semsearch.server.responses import _finite, hits_json, search_error, where_p
 
 MAX_PAGE = 1_000
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No document has this id"}}
-DocumentId = Annotated[int, Path(ge=0, le=MAX_DOCUMENT_ID, description="A document's id")]
+DocumentId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
+                                  description="A document's id: an integer, or a string in a collection of string ids")]
 WhereParameter = Annotated[list[str], Query(max_length=MAX_WHERE_PAIRS, description="Metadata conditions, as for /search; repeatable")]
 
 
@@ -30,18 +31,19 @@ def document_json(document: Document) -> dict[str, Any]:
             "meta": _finite(document.meta)}
 
 
-def not_found(document_id: int) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"message": f"no document with id {document_id} in the collection"})
+def not_found(document_id: int | str) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"message": f"no document with id {document_id!r} in the collection"})
 
 
 def add_document_routes(app: FastAPI, batcher: SearchBatcher) -> None:
     @app.get("/documents/{document_id}", response_model=DocumentModel, responses={**ERRORS, **NOT_FOUND}, summary="One document by its id")
     async def get_document(document_id: DocumentId) -> JSONResponse:
         try:
-            found = await batcher.call(lambda collection: collection.get([document_id]))
+            wanted, found = await batcher.call(lambda collection: (wanted := id_from_text(document_id, collection.id_kind),
+                                                                    collection.get([wanted])))
         except SemsearchError as error:
             return search_error(error)
-        return JSONResponse(document_json(found[0])) if found else not_found(document_id)
+        return JSONResponse(document_json(found[0])) if found else not_found(wanted)
 
     @app.get("/documents", response_model=DocumentsResponse, responses=ERRORS, summary="The documents, filtered, a page at a time")
     async def list_documents(
@@ -71,13 +73,12 @@ def add_document_routes(app: FastAPI, batcher: SearchBatcher) -> None:
         except SemsearchError as error:
             return search_error(error)
 
-        def like(collection: Collection) -> list[Any] | None:
-            if not collection.get([document_id]):
-                return None
-            return collection.similar(document_id, k, **filters)
+        def like(collection: Collection) -> tuple[Any, list[Any] | None]:
+            wanted = id_from_text(document_id, collection.id_kind)
+            return wanted, (collection.similar(wanted, k, **filters) if collection.get([wanted]) else None)
 
         try:
-            hits = await batcher.call(like)
+            wanted, hits = await batcher.call(like)
         except SemsearchError as error:
             return search_error(error)
-        return not_found(document_id) if hits is None else JSONResponse({"id": document_id, "hits": hits_json(hits)})
+        return not_found(wanted) if hits is None else JSONResponse({"id": wanted, "hits": hits_json(hits)})

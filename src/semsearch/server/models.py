@@ -109,7 +109,7 @@ WHERE = TypeAdapter(Where)
 
 
 class HitModel(BaseModel):
-    id: int
+    id: int | str
     text: str
     date: str | None = Field(description="ISO 8601 date, or null when the corpus had none")
     score: float = Field(description="Higher is nearer. semantic: cosine similarity (1 is identical); keyword: -BM25; "
@@ -204,7 +204,7 @@ BODY_EXAMPLE = '{"queries": ["flood warning"], "k": 10}'
 
 
 class DocumentModel(BaseModel):
-    id: int
+    id: int | str
     text: str
     date: str | None = Field(description="ISO 8601 date, or null when the corpus had none")
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -218,5 +218,5 @@ class DocumentsResponse(BaseModel):
 
 
 class SimilarResponse(BaseModel):
-    id: int = Field(description="The document the hits are like (never among them)")
+    id: int | str = Field(description="The document the hits are like (never among them)")
     hits: list[HitModel]

@@ -24,7 +24,7 @@ def read_deletions(collection: Path, segment: SegmentEntry) -> np.ndarray:
     path = collection / segment.deleted
     try:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # mapped: a header claiming more rows than the file fails here
-    except (ValueError, OSError, EOFError) as error:
+    except Exception as error:  # numpy parses the header itself: a crafted one raises ValueError, SyntaxError, TokenError...
         raise CollectionError(f"{path}: not a deletion record: {' '.join(str(error).split())[:120]}") from None
     if mapped.dtype != np.dtype("<i8") or mapped.shape != (segment.deleted_count,):
         raise CollectionError(f"{path}: a deletion record of {mapped.dtype} {mapped.shape}, "

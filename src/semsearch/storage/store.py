@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.documents import Document, is_document_id
+from semsearch.documents import Document, DocumentId, is_document_id
 from semsearch.errors import CollectionError
 from semsearch.filters import Filter
 from semsearch.storage.sqlite_schema import SCHEMAS, _connect_checked, _distrust
-from semsearch.storage.store_rows import _document_row, _origin, _row_to_document
+from semsearch.storage.store_rows import _document_row, _origin, _row_to_document, _stored_id
 
 
 class DocumentStore:
@@ -157,6 +157,12 @@ class DocumentStore:
             f"SELECT {self._key}, id, text, date, meta FROM documents WHERE ({clause}) {later}ORDER BY {self._key} LIMIT ?",
             [*parameters, *([] if after is None else [after]), size]).fetchall()
         return [(int(row[0]), _row_to_document(row[1:])) for row in rows]
+
+    def key_ids(self, where: Filter | None) -> list[tuple[int, DocumentId]]:
+        """(key, id) of every document the filter matches, in key order: the ids alone, no text read."""
+        clause, parameters = where.sql() if where is not None else ("1", [])
+        rows = self._connection.execute(f"SELECT {self._key}, id FROM documents WHERE {clause} ORDER BY {self._key}", parameters)
+        return [(int(key), _stored_id(document_id)) for key, document_id in rows]
 
     def _keys_where(self, clause: str, parameters: Sequence[Any]) -> np.ndarray:
         rows = self._connection.execute(f"SELECT {self._key} FROM documents WHERE {clause} ORDER BY {self._key}", parameters).fetchall()
