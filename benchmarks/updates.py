@@ -50,7 +50,8 @@ UPSERT_SIZE = 100
 COMMAND_ADD_SIZE = 100
 # Stages shown as columns, in the order an update meets them after its checks. The checks, deleting
 # the old generation and whatever lies outside the stages (the lock, re-opening) make up "rest".
-COLUMNS = ("embed", "store", "index", "copy store", "load index", "save index", "sync and switch")
+# (Format 2: an update writes a new segment and deletion records, see writing/update.py.)
+COLUMNS = ("embed", "store and index", "deletions", "sync and switch")
 
 
 @dataclass
