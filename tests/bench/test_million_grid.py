@@ -72,3 +72,27 @@ def test_the_bench_command_runs(tmp_path: Path, sample_csv: Path, monkeypatch: p
                                       "--cache-dir", str(tmp_path / "cache"), "--results", str(tmp_path / "out.json")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "out.json").read_text())["rows"][1]["recall"] == 1.0
+
+
+def test_the_frontier_report_writes_its_section_and_two_plots(tmp_path: Path) -> None:
+    import importlib.util
+
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("frontier", Path(__file__).resolve().parents[2] / "benchmarks" / "frontier.py")
+    frontier = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frontier)
+    row = {"label": "a", "backend": "faiss", "build_params": {}, "documents": 990, "queries": 10, "recall": 0.96, "qps": 2500.0,
+           "cpu_qps": 2600.0, "p50_ms": 0.3, "p99_ms": 0.9, "build_seconds": 100.0, "build_cpu_seconds": 190.0, "load_average": 1.0,
+           "open_seconds": 0.01, "first_open_seconds": 2.0, "size_bytes": 1.7e9, "peak_memory_bytes": 2**31}
+    rows = [row | {"search_params": {"efSearch": 64}}, row | {"search_params": {"efSearch": 32}, "recall": 0.9, "qps": 4000.0},
+            {"label": "b", "backend": "scann", "build_params": {}, "search_params": {}, "error": "boom"}]
+    machine = {"cpu": "x", "cores": 2, "memory_gb": 1, "python": "3", "versions": {}, "date": "d", "command": "-c bench c"}
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"machine": machine, "rows": rows}))
+    output = tmp_path / "B.md"
+    output.write_text("# Benchmarks\n")
+    assert frontier.main(results, output, tmp_path) == 0
+    text = output.read_text()
+    assert "| a | efSearch=64 | 0.960 | 2,500 |" in text and "| met | met | **missed** | met | met |" in text
+    assert "2,000 / 10" in text and "Failed: b: boom" in text and "`semsearch bench c`" in text
+    assert (tmp_path / "headlines-1m-frontier-qps.png").stat().st_size and (tmp_path / "headlines-1m-frontier-build.png").stat().st_size
