@@ -39,7 +39,7 @@ def test_add_then_remove(tmp_path: Path, collection_path: Path, fake_encoder) ->
     assert "1 added, 1 replaced, 0 removed; 4 documents" in result.output
     result = CliRunner().invoke(cli, ["remove", str(collection_path), "--id", "0", "--id", "99"])
     assert result.exit_code == 0, result.output
-    assert "1 removed; 3 documents; not in the collection: 99" in result.output
+    assert "1 removed; 3 documents in 2 segments; not in the collection: 99" in result.output
     with Collection.open(collection_path, encoder=fake_encoder) as collection:
         texts = {d.id: d.text for d in collection.store.get(range(10)).values()}
     assert texts == {1: "council rejects budget", 2: "drought hits farmers", 7: "kangaroo escapes from zoo"}
