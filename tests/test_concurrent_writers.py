@@ -82,3 +82,38 @@ def test_a_planted_lock_link_is_refused(tmp_path: Path) -> None:
         with update_lock(collection):
             pass
     assert not outside.exists()
+
+
+def _add_and_remove(path: str, writer: int, results) -> None:  # noqa: ANN001 - a multiprocessing queue
+    """Writer ``writer`` adds its ten documents one update at a time, then removes its first one."""
+    try:
+        with Collection.open(path, encoder=FakeEncoder()) as collection:
+            for number in range(10):
+                collection.add([Document(id=writer * 10_000 + number, text=f"writer{writer} headline{number} about rain")])
+            collection.remove([writer * 10_000])
+        results.put((writer, "ok"))
+    except BaseException:  # noqa: BLE001 - what the test must never see
+        results.put((writer, traceback.format_exc()))
+
+
+def test_several_processes_adding_at_once_take_turns_and_lose_nothing(tmp_path: Path, sample_csv: Path) -> None:
+    """Six processes, each ten adds and a removal, at once: 66 updates, with the merge policy's merges among them."""
+    target = tmp_path / "news.semsearch"
+    Collection.build(sample_csv, target, encoder=FakeEncoder(), backend="usearch", limit=300).close()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    writers = range(1, 7)
+    processes = [context.Process(target=_add_and_remove, args=(str(target), writer, results)) for writer in writers]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(300)
+        assert process.exitcode == 0, f"a writer died with exit status {process.exitcode}"
+    outcomes = dict(results.get(timeout=5) for _ in processes)
+    assert all(outcome == "ok" for outcome in outcomes.values()), outcomes
+    expected = set(range(300)) | {writer * 10_000 + number for writer in writers for number in range(1, 10)}
+    with Collection.open(target, encoder=FakeEncoder()) as collection:
+        assert set(collection.store.ids().tolist()) == expected and len(collection) == len(expected)
+        assert len(collection.segments) <= 10, "the merge policy kept up"
+        for writer in writers:
+            assert collection.search(f"writer{writer} headline5 about rain", k=1)[0].id == writer * 10_000 + 5
