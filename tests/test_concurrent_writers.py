@@ -32,6 +32,16 @@ def _add(path: str, delay: float, results) -> None:  # noqa: ANN001 - a multipro
         results.put(("add", traceback.format_exc()))
 
 
+def run_all(processes: list, results, timeout: float, where: str = "") -> dict:  # noqa: ANN001 - processes and a queue
+    """Start the writers together, wait for each, and collect what each reported (name -> outcome)."""
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout)
+        assert process.exitcode == 0, f"{where}a writer died with exit status {process.exitcode}"
+    return dict(results.get(timeout=5) for _ in processes)
+
+
 def _build(source: str, path: str, delay: float, results) -> None:  # noqa: ANN001
     import time
 
@@ -56,12 +66,7 @@ def test_a_build_and_an_add_of_the_same_path_take_turns(tmp_path: Path, sample_c
             context.Process(target=_add, args=(str(target), 0.0, results)),
             context.Process(target=_build, args=(str(sample_csv), str(target), rng.uniform(0, 0.6), results)),
         ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join(120)
-            assert process.exitcode == 0, f"race {race}: a writer died with exit status {process.exitcode}"
-        outcomes = dict(results.get(timeout=5) for _ in processes)
+        outcomes = run_all(processes, results, 120, f"race {race}: ")
         assert outcomes["build"] == "ok", outcomes["build"]
         assert outcomes["add"] == "ok", outcomes["add"]  # it waited for the build, or the build for it
         with Collection.open(target, encoder=FakeEncoder()) as collection:
@@ -104,12 +109,7 @@ def test_several_processes_adding_at_once_take_turns_and_lose_nothing(tmp_path: 
     results = context.Queue()
     writers = range(1, 7)
     processes = [context.Process(target=_add_and_remove, args=(str(target), writer, results)) for writer in writers]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(300)
-        assert process.exitcode == 0, f"a writer died with exit status {process.exitcode}"
-    outcomes = dict(results.get(timeout=5) for _ in processes)
+    outcomes = run_all(processes, results, 300)
     assert all(outcome == "ok" for outcome in outcomes.values()), outcomes
     expected = set(range(300)) | {writer * 10_000 + number for writer in writers for number in range(1, 10)}
     with Collection.open(target, encoder=FakeEncoder()) as collection:

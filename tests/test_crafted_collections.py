@@ -362,7 +362,6 @@ def sqlite_fields() -> list[tuple[str, int, str, list[int]]]:
 def file_mutations(world: World, base: str, manifest: dict[str, Any]) -> list[Mutation]:
     """Changes to the bytes of each file the manifest lists (the manifest rewritten to match)."""
     source = world.bases[base]
-    prefix = data_prefix(manifest)
     names = sorted(manifest["files"])
     mutations: list[Mutation] = []
 
