@@ -93,10 +93,17 @@ def plots(rows: list[dict[str, Any]], directory: Path) -> tuple[Path, Path]:
     colours = plt.get_cmap("tab20").colors
     style = {label: {"marker": "os^vDP*X"[n % 8], "color": colours[n % len(colours)]} for n, label in enumerate(labels)}
 
+    def series(row: dict[str, Any]) -> str:
+        """A setting's sweep, one line per number of re-ranked candidates."""
+        rerank = row["search_params"].get("rerank")
+        return row["label"] + (f", rerank {rerank}" if rerank else "")
+
     figure, axes = plt.subplots(figsize=(12, 6))
-    for label in labels:
-        points = sorted((row["recall"], row["qps"]) for row in rows if row["label"] == label)
-        axes.plot([r for r, _ in points], [q for _, q in points], label=label, **style[label])
+    for name in dict.fromkeys(series(row) for row in rows):
+        points = sorted((row["recall"], row["qps"]) for row in rows if series(row) == name)
+        label = next(row["label"] for row in rows if series(row) == name)
+        dashes = {"linestyle": "--"} if name != label else {}
+        axes.plot([r for r, _ in points], [q for _, q in points], label=name, **style[label], **dashes)
     axes.set_yscale("log")
     axes.set_xlabel("recall@10 against exact search (1,000 held-out queries)")
     axes.set_ylabel("queries per second, one at a time, one thread (log)")
