@@ -128,7 +128,11 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="build the collection (and record its time), measure nothing")
     parser.add_argument("--backend", default=DEFAULT_BACKEND, help="the base segment's backend (an update never writes to it)")
     parser.add_argument("--skip-compact", action="store_true", help="leave out compacting the whole collection (as long as a build)")
+    parser.add_argument("--report-from", type=Path, nargs="+", help="results files of earlier runs: write their reports, measure nothing")
     arguments = parser.parse_args()
+    if arguments.report_from:
+        write_section(arguments.output, section([report(json.loads(path.read_text())) for path in arguments.report_from]))
+        return
     arguments.work.mkdir(parents=True, exist_ok=True)
     encoder = get_encoder("use-multilingual")
     embeddings = cached_embeddings(arguments.corpus, encoder, arguments.cache_dir)
@@ -189,17 +193,17 @@ def main() -> None:
     results["commands, 1.1M"] = commands_on(live, texts, arguments.work, 20_000_000)
     results["commands, sample"] = commands_on(sample, texts, arguments.work, 30_000_000)
     arguments.results.write_text(json.dumps(results, indent=2) + "\n")
-    write_section(arguments.output, report(results))
+    write_section(arguments.output, section([report(results)]))
     print(json.dumps(results, indent=2))
 
 
 def report(results: dict[str, Any]) -> str:
     library, machine_facts = results["library"], results["machine"]
-    lines = [START, "### Live updates at 1,103,663 headlines (issue 13)", "",
-             f"Machine: {machine_facts.get('cpu', '?')}, {machine_facts.get('cpus', '?')} CPUs; default encoder, "
-             f"default backend ({results['backend']}); one process, collection open and encoder loaded for the library calls. "
-             "Median of three runs (max in brackets). Command: `flock /tmp/semsearch-heavy.lock .venv/bin/python "
-             "benchmarks/live_million.py --corpus headlines-1m.tsv --cache-dir CACHE --work WORK`.", "",
+    lines = [f"#### {results['rows']:,} headlines, the first segment indexed by {results['backend']}", "",
+             f"Machine: {machine_facts.get('cpu', '?')}, {machine_facts.get('cores', '?')} cores; run {machine_facts.get('date', '?')}; "
+             "the default encoder; one process, collection open and encoder loaded for the library calls. "
+             "Median of three runs (max in brackets). Command, in benchmarks/: "
+             f"`flock /tmp/semsearch-heavy.lock ../.venv/bin/python {machine_facts.get('command', 'live_million.py')}`.", "",
              "| library call | seconds |", "| --- | ---: |"]
     lines += [f"| {name} | {value['median']:.3f} ({value['max']:.3f}) |" for name, value in library.items()]
     lines += ["", "| command | 1.1M s | sample s | difference s |", "| --- | ---: | ---: | ---: |"]
@@ -215,8 +219,13 @@ def report(results: dict[str, Any]) -> str:
     compaction = f"{results['compact s']:.0f} s" if "compact s" in results else "not measured in this run"
     lines += ["", f"Compaction of the whole collection: {compaction}"
               + (f"; the build from cached vectors (store, index, orphan check): {results['build from cached vectors s']:.0f} s."
-                 if "build from cached vectors s" in results else "."), f"Opening: {results['open s']:.3f} s.", END]
+                 if "build from cached vectors s" in results else "."), f"Opening: {results['open s']:.3f} s."]
     return "\n".join(lines)
+
+
+def section(reports: list[str]) -> str:
+    """BENCHMARKS.md's section: every run's report, between the markers."""
+    return "\n\n".join([START + "\n### Live updates on segmented collections (issue 13)", *reports, END])
 
 
 if __name__ == "__main__":
