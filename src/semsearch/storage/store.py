@@ -38,7 +38,9 @@ class DocumentStore:
         ``journaled`` (a build that can be resumed): each ``add`` is a transaction that survives
         a crash (WAL); ``finish`` folds the log back into the one file.
         """
-        connection = sqlite3.connect(path, check_same_thread=False)
+        # A URI (quoted, as in ``open``), so that ``copy_from`` can attach another store read-only and immutable.
+        connection = sqlite3.connect(f"file:{urllib.parse.quote(str(Path(path).absolute()))}?mode=rwc" if str(path) != ":memory:" else ":memory:",
+                                     uri=True, check_same_thread=False)
         _distrust(connection)
         connection.execute("PRAGMA trusted_schema = ON")  # the schema is the one created here (see _connect_checked)
         connection.execute(f"PRAGMA journal_mode = {'WAL' if journaled else 'OFF'}")
@@ -102,6 +104,26 @@ class DocumentStore:
                 self._connection.executemany(statement, rows)
         except sqlite3.IntegrityError as error:  # checked above; a constraint of a store made elsewhere
             raise CollectionError(f"{self.path}: the documents cannot be stored: {error}") from None
+
+    def copy_from(self, source: DocumentStore, skip: np.ndarray) -> int:
+        """Copy every row of ``source`` (another segment's store, checked when it was opened) but the keys in ``skip``,
+        in key order, inside SQLite: a merge moves rows as they are, without a Python object per row. Rows added."""
+        uri = f"file:{urllib.parse.quote(str(source.path.absolute()))}?mode=ro&immutable=1"
+        self._connection.execute("ATTACH DATABASE ? AS source", [uri])
+        try:
+            self._connection.execute("CREATE TEMP TABLE skipped (key INTEGER PRIMARY KEY)")
+            self._connection.executemany("INSERT INTO temp.skipped (key) VALUES (?)", [(int(key),) for key in skip])
+            key = source._key
+            with self._connection:
+                copied = self._connection.execute(  # rowcount: the rows inserted, not the keyword index's trigger writes
+                    f"INSERT INTO main.documents (key, id, text, date, meta) SELECT {key}, id, text, date, meta FROM source.documents "
+                    f"WHERE {key} NOT IN (SELECT key FROM temp.skipped) ORDER BY {key}").rowcount
+        except sqlite3.IntegrityError as error:  # the same id live in two segments: not a collection semsearch wrote
+            raise CollectionError(f"{source.path}: cannot be merged: {error}; the collection is damaged") from None
+        finally:
+            self._connection.execute("DROP TABLE IF EXISTS temp.skipped")
+            self._connection.execute("DETACH DATABASE source")
+        return copied
 
     def remove(self, keys: Iterable[int]) -> None:
         with self._connection:

@@ -20,9 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from semsearch.search.segment_view import PAGE_SIZE, OpenSegment
+from semsearch.search.segment_view import OpenSegment
 from semsearch.storage.atomic import fsync_directory
 from semsearch.storage.layout import describe_files, generation_of, next_manifest, remove_unreferenced, write_manifest
 from semsearch.storage.segments import id_kind, segment_directory
@@ -58,16 +56,7 @@ def merge_segments(path: Path, manifest: dict[str, Any], segments: list[OpenSegm
     writer = SegmentWriter(path / directory, merged[0].index, int(manifest["encoder"]["dim"]))
     try:
         for segment in merged:
-            after: int | None = None
-            while True:
-                page = segment.store.page(None, after, PAGE_SIZE)
-                live = [(key, document) for key, document in page if key not in segment.deleted_keys]
-                if live:
-                    keys = np.array([key for key, _ in live], dtype=np.int64)
-                    writer.add([document for _, document in live], keys, segment.vectors(keys))
-                if len(page) < PAGE_SIZE:
-                    break
-                after = page[-1][0]
+            writer.copy(segment.store, segment.deleted, segment.matching_keys(None), segment.vectors)
         entry, names = writer.finish(directory, directory)
         files = {name: value for name, value in manifest["files"].items()
                  if not any(in_segment(name, segment.entry) for segment in merged)}

@@ -12,7 +12,7 @@ large slices, from that file (memory stays bounded however large a merge is).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from semsearch.backends import VectorIndex, create_index
 from semsearch.backends.factory import empty_like
 from semsearch.backends.reachability import Orphans, checked, find_orphans
 from semsearch.documents import Document
+from semsearch.errors import CollectionError
 from semsearch.storage.atomic import sync_files
 from semsearch.storage.layout import DOCUMENTS_FILE, VECTORS_FILE
 from semsearch.storage.segments import SegmentEntry
@@ -59,6 +60,18 @@ class SegmentWriter:
         self.store.add(documents, keys.tolist())
         self._pending.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
         self.keys.append(np.asarray(keys, dtype=np.int64))
+
+    def copy(self, store: DocumentStore, skip: np.ndarray, keys: np.ndarray, vectors_of: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A merge's rows: ``store``'s documents but the keys in ``skip``, copied inside SQLite, and their vectors
+        (``keys``, the rows copied, ascending; ``vectors_of``, their segment's stored vectors), a slice at a time."""
+        copied = self.store.copy_from(store, skip)
+        if copied != len(keys):
+            raise CollectionError(f"{store.path}: {copied:,} rows copied for {len(keys):,} live documents; the collection is damaged")
+        for start in range(0, len(keys), SLICE):
+            chunk = keys[start : start + SLICE]
+            self._pending.write(np.ascontiguousarray(vectors_of(chunk), dtype="<f4").tobytes())
+        if len(keys):
+            self.keys.append(np.asarray(keys, dtype=np.int64))
 
     def finish(self, name: str, directory_name: str) -> tuple[SegmentEntry, list[str]]:
         """Index the vectors (and find the documents the index cannot find by their own vectors), sync every file;
