@@ -51,7 +51,7 @@ import semsearch.encoders
 import semsearch.sources.embedding_files
 from semsearch import Collection, read_corpus
 from semsearch.cli import cli
-from semsearch.documents import MAX_DOCUMENT_ID, MAX_META_DEPTH, Document, Hit, lone_surrogate, meta_problem
+from semsearch.documents import MAX_DOCUMENT_ID, MAX_META_DEPTH, Document, Hit, id_problem, lone_surrogate, meta_problem
 from semsearch.errors import CollectionError, CorpusError, SemsearchError
 from semsearch.sources.embedding_files import PARQUET_METADATA_KEY, EmbeddingFiles
 from semsearch.sources.tfrecord import count_records, masked_crc32c, read_embedding_tfrecords
@@ -104,7 +104,8 @@ def assert_one_line(message: str, *names: str) -> None:
 
 def assert_document(document: Document, path: Path | str | None = None) -> None:
     """What every reader promises of a document: storable and servable as it is."""
-    assert isinstance(document.id, int) and not isinstance(document.id, bool) and 0 <= document.id <= MAX_DOCUMENT_ID
+    # An integer in range, or (a corpus whose first id is not an integer) a string id as id_problem accepts it.
+    assert id_problem(document.id, strings=isinstance(document.id, str)) is None, (document.id, id_problem(document.id, strings=True))
     assert isinstance(document.text, str) and lone_surrogate(document.text) is None
     assert document.date is None or (isinstance(document.date, datetime.date) and not isinstance(document.date, datetime.datetime))
     assert meta_problem(document.meta) is None, meta_problem(document.meta)
@@ -742,7 +743,7 @@ STORED_TEXT = st.one_of(GOOD_TEXT, st.text(max_size=30), st.binary(max_size=20),
 
 def assert_served(document: Document) -> None:
     """A stored row as a search shows it: a Document whose hit is strict JSON in UTF-8."""
-    assert isinstance(document.id, int) and isinstance(document.text, str)
+    assert isinstance(document.id, (int, str)) and isinstance(document.text, str)
     assert document.date is None or isinstance(document.date, datetime.date)
     assert isinstance(document.meta, dict) and meta_problem(document.meta) is None
     hit = Hit(document.id, document.text, document.date, 0.5, document.meta)
