@@ -115,7 +115,7 @@ def assert_document(document: Document, path: Path | str | None = None) -> None:
 
 def store_and_read_back(documents: list[Document], names: tuple[str, ...]) -> str:
     """Documents into a fresh SQLite store and back: equal, or (repeated ids only) one CollectionError line."""
-    store = DocumentStore.create(Path(":memory:"), schema=1)
+    store = DocumentStore.create(Path(":memory:"))  # schema 2: integer and string ids alike
     try:
         store.add(documents)
     except CollectionError as error:
@@ -124,7 +124,7 @@ def store_and_read_back(documents: list[Document], names: tuple[str, ...]) -> st
         assert len(store) == 0, "a refused batch stores nothing"
         return "duplicate"
     finally:
-        stored = store.get([document.id for document in documents]) if len(store) else {}
+        stored = {back.id: back for back in store.get(store.keys()).values()} if len(store) else {}
         store.close()
     for document in documents:
         back = stored[document.id]
