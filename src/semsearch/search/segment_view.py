@@ -246,10 +246,6 @@ class SegmentedDocuments:
             there = f"the fields are {', '.join(present)}" if present else "the documents have no metadata fields"
             raise FilterError(f"no document has a metadata field {name!r}; {there}")
 
-    def example_texts(self, count: int = 3) -> list[str]:
-        largest = max(self.segments, key=lambda segment: segment.entry.rows)
-        return largest.store.example_texts(count)
-
     def max_id(self) -> int:
         """The largest integer id any segment holds, -1 if none: documents without ids are numbered after it."""
         return max((segment.store.max_id() for segment in self.segments), default=-1)

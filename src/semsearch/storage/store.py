@@ -92,7 +92,8 @@ class DocumentStore:
             raise CollectionError(f"{_origin(first[existing[0]])}duplicate document id {existing[0]!r}: an earlier document has it")
         if self.schema == 2:
             if keys is None:  # the keys after the largest: what a store used on its own (a test, a tool) needs
-                keys = range(self.max_key() + 1, self.max_key() + 1 + len(rows))
+                first = self.max_key() + 1
+                keys = range(first, first + len(rows))
             if len(keys) != len(rows):
                 raise ValueError("a schema-2 store needs one key per document")
             rows = [(int(key), *row) for key, row in zip(keys, rows)]

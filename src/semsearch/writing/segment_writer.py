@@ -50,10 +50,6 @@ class SegmentWriter:
         self._pending = (directory / PENDING_FILE).open("wb")
         self.keys: list[np.ndarray] = []
 
-    @property
-    def rows(self) -> int:
-        return sum(len(keys) for keys in self.keys)
-
     def add(self, documents: list[Document], keys: np.ndarray, vectors: np.ndarray) -> None:
         if not len(keys):
             return
