@@ -167,6 +167,11 @@ class VectorIndex(ABC):
         """The stored vectors of ``ids``; only for backends with ``keeps_vectors``."""
         raise NotImplementedError(f"the {self.name} backend does not keep full vectors")
 
+    def stored_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of ``ids`` in the number type the index keeps them in (float16 for usearch's default), for
+        an exact scan that scores them as they are stored; float32 ``vectors`` unless a backend can do better."""
+        return self.vectors(ids)
+
     def search_param(self, params: dict[str, Any], name: str) -> Any:
         """A search-time parameter: the caller's value for this search, else the one the index was built with."""
         return params.get(name, self.params[name])

@@ -30,6 +30,21 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return positions, values
 
 
+def best_rows(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (into ``rows``) and scores of the k best rows per query by inner product, the cosine of
+    normalised vectors, best first, padded with -1/-inf.
+
+    float16 rows, as usearch keeps them, are scored as they are by usearch's SIMD kernels: NumPy would first
+    widen them to float32, which took 10 times as long as the product (BENCHMARKS.md, "Filtered search").
+    """
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    if rows.dtype != np.float16 or len(rows) == 0:
+        return top_k(queries @ np.asarray(rows, dtype=np.float32).T, k)
+    from semsearch.backends.usearch import brute_force_inner_product
+
+    return brute_force_inner_product(queries, np.ascontiguousarray(rows), k)
+
+
 class ExactIndex(VectorIndex):
     name = "exact"
     keeps_vectors = True

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from semsearch.backends import MISSING_ID, VectorIndex
-from semsearch.backends.exact import top_k
+from semsearch.backends.exact import best_rows, top_k
 from semsearch.backends.reachability import Orphans
 from semsearch.encoders.base import Encoder
 from semsearch.errors import SemsearchError
@@ -75,7 +75,7 @@ def _rankings(request: SearchRequest, queries: list[str], encoder: Encoder, segm
         try:
             vectors = encoder.encode(queries) if query_vectors is None else query_vectors
             # A small segment is searched exactly, whatever the backend: the backend's search parameters are not its.
-            semantic = merged([semantic_rankings(unit.index, unit, unit.vectors, vectors, depth, where,
+            semantic = merged([semantic_rankings(unit.index, unit, unit.rows, vectors, depth, where,
                                                  {} if unit.is_small else request.search_params, orphans=unit.orphans)
                                for unit in units], depth)
         except ValueError as error:
@@ -162,9 +162,10 @@ def _exact_scan(ids: np.ndarray, vectors_of: VectorLookup, queries: np.ndarray, 
     best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
     for start in range(0, len(ids), SCAN_CHUNK):
         chunk = ids[start : start + SCAN_CHUNK]
-        scores = queries @ np.asarray(vectors_of(chunk), dtype=np.float32).T
-        candidate_ids = np.concatenate([best_ids, np.broadcast_to(chunk, (len(queries), len(chunk)))], axis=1)
-        candidate_scores = np.concatenate([best_scores, scores.astype(np.float32)], axis=1)
+        positions, scores = best_rows(queries, vectors_of(chunk), k)
+        chunk_ids = np.where(positions != MISSING_ID, chunk[np.maximum(positions, 0)], MISSING_ID)
+        candidate_ids = np.concatenate([best_ids, chunk_ids], axis=1)
+        candidate_scores = np.concatenate([best_scores, scores], axis=1)
         positions, best_scores = top_k(candidate_scores, k)
         found = positions != MISSING_ID
         best_ids = np.where(found, np.take_along_axis(candidate_ids, np.maximum(positions, 0), axis=1), MISSING_ID)

@@ -66,6 +66,12 @@ class OpenSegment:
             self._stored_vectors = StoredVectors(self.directory / VECTORS_FILE)
         return self._stored_vectors.vectors(keys)
 
+    def rows(self, keys: np.ndarray) -> np.ndarray:
+        """The stored vectors of keys in the number type they are kept in, for an exact scan (``vectors`` as float32)."""
+        if self.index.keeps_vectors:
+            return self.index.stored_rows(np.asarray(keys, dtype=np.int64))
+        return self.vectors(keys)
+
     def count_matching(self, where: Filter | None) -> int:
         if not self.deleted_keys:
             return self.store.count_matching(where)
@@ -114,6 +120,9 @@ class ExactGroup:
         return cls(index)
 
     def vectors(self, keys: np.ndarray) -> np.ndarray:
+        return self.index.vectors(keys)
+
+    def rows(self, keys: np.ndarray) -> np.ndarray:
         return self.index.vectors(keys)
 
 
