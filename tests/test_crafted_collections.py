@@ -22,9 +22,13 @@ the same ones every run (seeded), by kind:
     manifest    every field of the manifest of the wrong type, out of range, naming another
                 backend or reducer, or files outside (../, absolute, backslash, NUL, another
                 generation); raw text cut short, not UTF-8, nested 100,000 deep, 5 MB, NaN
+    segments    format 2's own fields: ids, next_key, the segment list (empty, repeated, 1,001
+                long, reversed) and every field of a segment (wrong type, out of range, a
+                directory or deletion file outside, overlapping keys, missing, one field more)
 
-Counts (asserted, so that the docstring stays true): 2,627 cases; by kind: truncate 222,
-field 827 (255 of them usearch's metric byte), flip 632, replace 227, link 332, manifest 387.
+Counts (asserted, so that the docstring stays true): 2,897 cases; by kind: truncate 222,
+field 827 (255 of them usearch's metric byte), flip 632, replace 227, link 332, manifest 387,
+segments 270.
 
 Each case is opened and searched (semantic, hybrid, filtered by date) by a worker process
 (``tests/crafted_worker.py``) that runs many cases in turn; one case in five also adds or
@@ -90,7 +94,7 @@ BASES: dict[str, tuple[str, dict[str, Any], str | None, str | None]] = {
     "faiss-ivf-sq8": ("faiss", {"index": "IVF4,SQ8", "nprobe": 2}, None, None),
     "annoy": ("annoy", {"n_trees": 5}, None, None),
 }
-EXPECTED_COUNTS = {"truncate": 222, "field": 827, "flip": 632, "replace": 227, "link": 332, "manifest": 387}
+EXPECTED_COUNTS = {"truncate": 222, "field": 827, "flip": 632, "replace": 227, "link": 332, "manifest": 387, "segments": 270}
 CASE_COUNT = sum(EXPECTED_COUNTS.values())
 CANARY_TEXT = b"canary: semsearch must never write here\n"
 
@@ -695,11 +699,83 @@ def manifest_mutations(world: World, base: str, manifest: dict[str, Any]) -> lis
     return mutations
 
 
+def segment_mutations(world: World, base: str, manifest: dict[str, Any]) -> list[Mutation]:
+    """Format 2's own manifest fields (ids, next_key, segments and every field of each segment) of the wrong type,
+    out of range, pointing elsewhere or missing; files stay as built, so their checksums still match."""
+    if manifest.get("format_version") != 2:
+        return []
+    odd: list[Any] = [None, True, "1", 1.5, [], {}, -1, 2**70]
+    changes: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
+
+    def edited(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
+        def change(document: dict[str, Any]) -> Any:
+            document = json.loads(json.dumps(document))
+            edit(document)
+            return document
+
+        return change
+
+    def put(*path: Any, value: Any = None, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
+        def edit(document: dict[str, Any]) -> None:
+            target = document
+            for key in path[:-1]:
+                target = target[key]
+            if delete:
+                target.pop(path[-1], None)
+            else:
+                target[path[-1]] = value
+
+        return edited(edit)
+
+    other_kind = "string" if manifest["ids"] == "integer" else "integer"
+    for value in [*odd, "", "Integer", other_kind]:
+        changes.append((f"ids {value!r}", put("ids", value=value)))
+    for value in [*odd, 0, manifest["next_key"] - 1, 2**63, 2**63 + 1]:
+        changes.append((f"next_key {value!r}", put("next_key", value=value)))
+    for key in ("ids", "next_key", "segments"):
+        changes.append((f"no {key}", put(key, delete=True)))
+    segments = manifest["segments"]
+    for value in [None, [], {}, "segment-1", [5], [None], [[]]]:
+        changes.append((f"segments {value!r}", put("segments", value=value)))
+    changes.append(("segments: the first twice", put("segments", value=[segments[0], *segments])))
+    changes.append(("segments: 1,001 of them", put("segments", value=[segments[0]] * 1_001)))
+    changes.append(("segments: in reverse order", put("segments", value=segments[::-1])))
+    first = segments[0]
+    wrong: dict[str, list[Any]] = {
+        "name": [5, "", "../base", "segment-x", "segment-1/..", "base\n"],
+        "directory": [5, "..", "../outside", "/etc", "segment-1/../..", "segment-99999999999", "generation-1/x", "segment-1\x00"],
+        "rows": [0, first["rows"] + 1, 10**12],
+        "first_key": [first["last_key"] + 1, first["first_key"] - 1, 2**63],
+        "last_key": [first["first_key"] - 1, manifest["next_key"], 2**63],
+        "store": [0, 3, "2"],
+        "deleted": [5, "", "../deleted.npy", "/etc/hostname", "deleted-1.base.npy", "manifest.json"],
+        "deleted_count": [first["rows"] + 1, 1 if not first["deleted"] else 0],
+        "index": [5, "", "usearch", "faiss", "../exact", "Exact"],
+    }
+    for key in first:
+        for value in [*odd[:6], *wrong.get(key, [])]:
+            changes.append((f"segments[0].{key} {value!r}", put("segments", 0, key, value=value)))
+        changes.append((f"segments[0] without {key}", put("segments", 0, key, delete=True)))
+    changes.append(("segments[0] with a field more", put("segments", 0, "extra", value=1)))
+    if len(segments) > 1:
+        changes.append(("segments[1] the first's keys", edited(lambda document: document["segments"][1].update(
+            first_key=first["first_key"], last_key=first["last_key"]))))
+        changes.append(("segments[1] in the first's directory", put("segments", 1, "directory", value=first["directory"])))
+    mutations: list[Mutation] = []
+    for description, change in changes:
+        def make(collection: Path, change: Callable[[dict[str, Any]], Any] = change) -> None:
+            write_manifest(collection, change(read_json(collection / "manifest.json")))
+
+        mutations.append(("segments", description, make))
+    return mutations
+
+
 def all_cases(world: World) -> list[Case]:
     cases: list[Case] = []
     for base in world.bases:
         manifest = read_json(world.bases[base] / "manifest.json")
-        mutations = file_mutations(world, base, manifest) + link_mutations(world, base, manifest) + manifest_mutations(world, base, manifest)
+        mutations = (file_mutations(world, base, manifest) + link_mutations(world, base, manifest) + manifest_mutations(world, base, manifest)
+                     + segment_mutations(world, base, manifest))
         for kind, description, make in select(mutations, base):
             cases.append(Case(len(cases), base, kind, description, make))
     return cases
@@ -707,7 +783,7 @@ def all_cases(world: World) -> list[Case]:
 
 # How many cases of each kind each collection gets at most: picked evenly from its full list, so every
 # collection has all its kinds of change, and the run stays within its few minutes.
-PER_BASE = {"truncate": 40, "field": 64, "flip": 80, "replace": 30, "link": 40, "manifest": 43}
+PER_BASE = {"truncate": 40, "field": 64, "flip": 80, "replace": 30, "link": 40, "manifest": 43, "segments": 30}
 
 
 def select(mutations: list[Mutation], base: str) -> list[Mutation]:
