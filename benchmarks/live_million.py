@@ -108,14 +108,39 @@ def command(arguments: list[str]) -> float:
 
 
 def commands_on(path: Path, new_texts: list[str], work: Path, first_id: int) -> dict[str, dict[str, float]]:
-    adds, removes = [], []
+    """Each update as a whole ``semsearch`` command (Python started, the encoder loaded, the change made), the median
+    of three; the merge policy is the shipped one, so a command may also merge segments, as a user's would."""
+    timings: dict[str, list[float]] = {}
+    next_id = first_id
+
+    def source_of(count: int, name: str, ids: list[int] | None = None) -> Path:
+        nonlocal next_id
+        if ids is None:
+            ids, next_id = list(range(next_id, next_id + count)), next_id + count
+        source = work / f"command-{name}.csv"
+        source.write_text("id,headline_text\n" + "".join(f"{document_id},{new_texts[(document_id + i) % len(new_texts)].replace(',', ' ')}\n"
+                                                         for i, document_id in enumerate(ids)))
+        return source
+
     for run in range(RUNS):
-        source = work / f"command-add-{run}.csv"
-        source.write_text("id,headline_text\n" + "".join(f"{first_id + run * 1000 + i},{text.replace(',', ' ')}\n"
-                                                         for i, text in enumerate(new_texts[:100])))
-        adds.append(command(["add", str(path), str(source), "-q"]))
-        removes.append(command(["remove", str(path), "--id", str(first_id + run * 1000)]))
-    return {"add 100": {"median": statistics.median(adds)}, "remove 1": {"median": statistics.median(removes)}}
+        for count in (1, 100, 10_000):
+            timings.setdefault(f"add {count}", []).append(command(["add", str(path), str(source_of(count, f"add-{count}")), "-q"]))
+        removable = list(range(next_id - 1_001, next_id))  # documents the add of 10,000 just made
+        for count in (1, 1_000):
+            chosen, removable = removable[-count:], removable[:-count]
+            timings.setdefault(f"remove {count}", []).append(command(["remove", str(path), *[f"--id={i}" for i in chosen]]))
+        replaced = list(range(next_id - 5_000, next_id - 4_900))
+        timings.setdefault("upsert 100", []).append(command(["add", str(path), str(source_of(100, "upsert", replaced)), "-q"]))
+    return {name: {"median": statistics.median(seconds), "max": max(seconds)} for name, seconds in timings.items()}
+
+
+def compact_command(path: Path) -> float:
+    """``semsearch compact`` once: at 1.1M it takes as long as a build, so it is not run three times."""
+    return command(["compact", str(path)])
+
+
+def segment_count(path: Path) -> int:
+    return len(json.loads((path / "manifest.json").read_text())["segments"])
 
 
 def main() -> None:
@@ -192,6 +217,10 @@ def main() -> None:
         Collection.build(bundled_path("abcnews-sample"), sample, encoder=encoder).close()
     results["commands, 1.1M"] = commands_on(live, texts, arguments.work, 20_000_000)
     results["commands, sample"] = commands_on(sample, texts, arguments.work, 30_000_000)
+    if not arguments.skip_compact:
+        results["segments before the compact command"] = {"1.1M": segment_count(live), "sample": segment_count(sample)}
+        results["commands, 1.1M"]["compact"] = {"median": compact_command(live)}
+        results["commands, sample"]["compact"] = {"median": compact_command(sample)}
     arguments.results.write_text(json.dumps(results, indent=2) + "\n")
     write_section(arguments.output, section([report(results)]))
     print(json.dumps(results, indent=2))
@@ -207,9 +236,16 @@ def report(results: dict[str, Any]) -> str:
              "| library call | seconds |", "| --- | ---: |"]
     lines += [f"| {name} | {value['median']:.3f} ({value['max']:.3f}) |" for name, value in library.items()]
     lines += ["", "| command | this collection s | the 21,293-headline sample s | difference s |", "| --- | ---: | ---: | ---: |"]
-    for name in ("add 100", "remove 1"):
-        big, small = results["commands, 1.1M"][name]["median"], results["commands, sample"][name]["median"]
-        lines.append(f"| `semsearch {name.split()[0]}` of {name.split()[1]} | {big:.2f} | {small:.2f} | {big - small:+.2f} |")
+    commands = {"add 1": "`semsearch add` of 1", "add 100": "`semsearch add` of 100", "add 10000": "`semsearch add` of 10,000",
+                "remove 1": "`semsearch remove` of 1", "remove 1000": "`semsearch remove` of 1,000",
+                "upsert 100": "`semsearch add` of 100 replacing documents",
+                "compact": "`semsearch compact`, once"}
+    for name, big in results["commands, 1.1M"].items():
+        small = results["commands, sample"][name]["median"]
+        lines.append(f"| {commands.get(name, name)} | {big['median']:.2f} | {small:.2f} | {big['median'] - small:+.2f} |")
+    if "segments before the compact command" in results:
+        before = results["segments before the compact command"]
+        lines += ["", f"The compact commands merged {before['1.1M']} segments (1.1M) and {before['sample']} (sample), what the commands above left."]
     lines += ["", "| search (k=10, 200 queries, one at a time) | segments | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: |"]
     for name in ("search, compacted (1 segment)", "search, compacted again", "search, 5 segments", "search, 20 segments"):
         if name not in results:

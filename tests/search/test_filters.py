@@ -88,6 +88,45 @@ def test_a_small_share_is_scanned_exactly_even_when_many_match(desk_collection: 
     assert len(desk_collection.search("police", k=10, where={"desk": "science"})) == 10
 
 
+def test_a_count_stops_at_its_limit_and_a_share_is_sampled(desk_collection: Collection) -> None:
+    """A large filter is counted to COUNT_LIMIT only, and its share then estimated from keys spread evenly."""
+    segment = desk_collection.segments[0]
+    month = Filter.of("2003-04-01", "2003-04-30")
+    matching = segment.count_matching(month)
+    assert matching > 5_000
+    assert segment.count_matching(month, limit=1_000) == 1_000
+    assert segment.count_matching(month, limit=matching + 5) == matching
+    assert segment.count_matching(Filter.of(where={"desk": "nonexistent"}), limit=10) == 0
+    share = segment.sampled_share(month, 1_024)
+    assert abs(share - matching / len(desk_collection)) < 0.05
+    assert share == segment.sampled_share(month, 1_024), "the same sample every time"
+    science = segment.sampled_share(Filter.of(where={"desk": "science"}), 1_024)
+    assert 0 < science < 0.03  # 1% of rows, every 100th: the evenly spread sample finds about that
+
+
+def test_past_the_count_limit_the_sampled_share_sizes_the_candidates(desk_collection: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the count stopped early, the first round asks for k * 2 / share candidates, not k * 2 / (limit / total)."""
+    import semsearch.search.retrieval
+
+    monkeypatch.setattr(semsearch.search.retrieval, "COUNT_LIMIT", 500)
+    searches: list[int] = []
+    original = desk_collection.index.search
+    monkeypatch.setattr(desk_collection.index, "search", lambda queries, k, **params: (searches.append(k), original(queries, k, **params))[1])
+    month = {"date_from": "2003-04-01", "date_to": "2003-04-30"}
+    matching = desk_collection.store.matching_ids(Filter.of(**month))
+    for query in QUERIES:
+        searches.clear()
+        hits = desk_collection.search(query, k=10, **month)
+        assert len(hits) == 10 and all(datetime.date(2003, 4, 1) <= hit.date <= datetime.date(2003, 4, 30) for hit in hits)
+        assert scores_of(hits)[0] == exact_scores(desk_collection, query, matching, 10)[0]
+        assert searches[0] <= 10 * 2 * len(desk_collection) // len(matching) * 1.5, searches
+    monkeypatch.setattr(semsearch.search.retrieval, "SCAN_RATIO", 10**6)
+    monkeypatch.setattr(desk_collection.index, "search", lambda *a, **o: (searches.append(-1), original(*a, **o))[1])
+    searches.clear()
+    desk_collection.search(QUERIES[0], k=10, **month)
+    assert searches, "past the count limit the matches are never scanned exactly: their number is not known"
+
+
 def test_date_range_is_inclusive_and_returns_k(desk_collection: Collection) -> None:
     start, end = datetime.date(2003, 3, 20), datetime.date(2003, 3, 21)
     in_range = desk_collection.store.matching_ids(Filter.of(start, end))

@@ -102,7 +102,7 @@ def corpus_options(function: Any) -> Any:
         click.option("--format", "corpus_format", type=click.Choice(sorted(set(FORMATS.values()))), help="Corpus format, if the file name does not tell."),
         click.option("--text-field", help="Column or field holding the text [default: headline_text, text, ...]."),
         click.option("--date-field", help="Column or field holding the date [default: publish_date, date]."),
-        click.option("--id-field", help="Column or field holding an integer id [default: id, else the row number]."),
+        click.option("--id-field", help="Column or field holding the id, an integer or a string [default: id, else the row number]."),
         click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping at the first."),
         click.option("--delimiter", metavar="CHAR", help="The field delimiter of a csv or tsv file [default: tab for tsv; for csv a comma, "
                                                           "or the ; tab or | its header has instead]."),

@@ -72,11 +72,19 @@ class OpenSegment:
             return self.index.stored_rows(np.asarray(keys, dtype=np.int64))
         return self.vectors(keys)
 
-    def count_matching(self, where: Filter | None) -> int:
+    def count_matching(self, where: Filter | None, limit: int | None = None) -> int:
+        """The live documents the filter matches; with ``limit``, at most ``limit`` (counting stops about there)."""
         if not self.deleted_keys:
-            return self.store.count_matching(where)
+            return self.store.count_matching(where, limit)
+        counted = self.store.count_matching(where, None if limit is None else limit + len(self.deleted_keys))
+        if limit is not None and counted >= limit + len(self.deleted_keys):
+            return limit
         gone = len(self.deleted_keys) if where is None else len(self.store.filter_keys(self.deleted_keys, where))
-        return self.store.count_matching(where) - gone
+        return counted - gone if limit is None else min(limit, counted - gone)
+
+    def sampled_share(self, where: Filter | None, samples: int) -> float:
+        """The share of the segment's documents the filter matches, estimated from a fixed sample of keys."""
+        return self.store.sampled_share(where, samples)
 
     def matching_keys(self, where: Filter | None) -> np.ndarray:
         keys = self.store.matching_keys(where)

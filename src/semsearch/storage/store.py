@@ -188,14 +188,37 @@ class DocumentStore:
         return [(int(key), _stored_id(document_id)) for key, document_id in rows]
 
     def _keys_where(self, clause: str, parameters: Sequence[Any]) -> np.ndarray:
-        rows = self._connection.execute(f"SELECT {self._key} FROM documents WHERE {clause} ORDER BY {self._key}", parameters).fetchall()
-        return np.array([row[0] for row in rows], dtype=np.int64)
+        # One string from SQLite, parsed by NumPy, and sorted there: a Python tuple per row took 2 to 3 times as long.
+        joined = self._connection.execute(f"SELECT group_concat({self._key}) FROM documents WHERE {clause}", parameters).fetchone()[0]
+        return np.sort(np.array(joined.split(","), dtype=np.int64)) if joined else np.zeros(0, dtype=np.int64)
 
     # -- filters and keyword search --
 
-    def count_matching(self, where: Filter | None) -> int:
+    def count_matching(self, where: Filter | None, limit: int | None = None) -> int:
+        """How many documents the filter matches; with ``limit``, counting stops there (the answer is at most
+        ``limit``), so that a filter matching half a million documents costs what one matching ``limit`` does."""
         clause, parameters = where.sql() if where is not None else ("1", [])
-        return self._connection.execute(f"SELECT count(*) FROM documents WHERE {clause}", parameters).fetchone()[0]
+        if limit is None:
+            return self._connection.execute(f"SELECT count(*) FROM documents WHERE {clause}", parameters).fetchone()[0]
+        return self._connection.execute(f"SELECT count(*) FROM (SELECT 1 FROM documents WHERE {clause} LIMIT ?)",
+                                        [*parameters, limit]).fetchone()[0]
+
+    def sampled_share(self, where: Filter | None, samples: int) -> float:
+        """The share of documents the filter matches, estimated from ``samples`` keys spread evenly over the key range
+        (the same ones every time, so a search gives the same answer every time); 1 when nothing is sampled."""
+        low, high = self._connection.execute(f"SELECT min({self._key}), max({self._key}) FROM documents").fetchone()
+        if low is None:
+            return 1.0
+        keys = np.unique(np.linspace(low, high, samples).astype(np.int64)).tolist()
+        clause, parameters = where.sql() if where is not None else ("1", [])
+        existing = matched = 0
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            found, hits = self._connection.execute(
+                f"SELECT count(*), coalesce(sum({clause}), 0) FROM documents WHERE {self._key} IN ({','.join('?' * len(chunk))})",
+                [*parameters, *chunk]).fetchone()
+            existing, matched = existing + found, matched + hits
+        return matched / existing if existing else 1.0
 
     def matching_keys(self, where: Filter | None) -> np.ndarray:
         """Keys of every document the filter matches, ascending."""
