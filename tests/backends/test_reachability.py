@@ -59,6 +59,36 @@ def test_a_duplicate_that_ties_first_is_not_an_orphan() -> None:
     assert ids.tolist() == []
 
 
+class CheapPassLossyIndex(LossyIndex):
+    """A lossy index whose cheap first pass (``self_search_params``) loses more documents than its real search does."""
+
+    name = "cheap-lossy"  # type: ignore[assignment]
+    search_params = ("cheap",)
+    self_search_params = {"cheap": True}
+    searched: list[int] = []
+
+    def search(self, queries: np.ndarray, k: int, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        self.searched.append(len(queries))
+        ids, scores = super().search(queries, k)
+        if params.get("cheap"):  # also misses every tenth document's own vector
+            for row, row_ids in enumerate(ids):
+                if row_ids[0] % 10 == 0:
+                    ids[row, 0], scores[row, 0] = -1, -np.inf
+        return ids, scores
+
+
+def test_the_cheap_first_pass_is_checked_again_with_the_real_search() -> None:
+    """Only what the cheap pass misses is searched again, and the orphans are those the real search misses."""
+    vectors = np.random.default_rng(4).normal(size=(200, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = CheapPassLossyIndex(16)
+    index.add(np.arange(200), vectors)
+    index.searched.clear()
+    ids, _ = find_orphans(index, [(np.arange(200), vectors)])
+    assert set(ids.tolist()) == HIDDEN
+    assert index.searched == [200, 20 + len(HIDDEN) - 1]  # every document, then the multiples of 10 and the hidden (120 is both)
+
+
 def test_orphans_merge_into_results_once_and_by_score() -> None:
     orphans = Orphans(np.array([9, 4]), np.array([[1, 0], [0, 1]], dtype=np.float32))
     queries = np.array([[1, 0], [0.6, 0.8]], dtype=np.float32)

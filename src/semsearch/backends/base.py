@@ -102,6 +102,10 @@ class VectorIndex(ABC):
     supports_updates: ClassVar[bool] = True
     # Parameters a caller may change per search without rebuilding.
     search_params: ClassVar[tuple[str, ...]] = ()
+    # Cheaper search parameters for the first pass of the orphan check (``backends.reachability``), where every
+    # document looks for its own vector: one found there is findable, and only the rest are searched again with
+    # the index's own parameters. Empty: one pass.
+    self_search_params: ClassVar[dict[str, Any]] = {}
     # Every parameter the backend takes, build- and search-time, with its type and range: an unknown
     # one, or a value out of range, is a BackendParamError before the library sees it.
     param_schema: ClassVar[dict[str, ParamSpec]] = {}

@@ -35,6 +35,7 @@ class HnswlibIndex(VectorIndex):
     name = "hnswlib"
     keeps_vectors = True
     search_params = ("ef",)
+    self_search_params = {"ef": 32}
     param_schema = PARAM_SCHEMA
 
     @classmethod

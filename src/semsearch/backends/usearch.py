@@ -79,6 +79,7 @@ class UsearchIndex(VectorIndex):
     name = "usearch"
     keeps_vectors = True
     search_params = ("expansion_search", "rerank")
+    self_search_params = {"expansion_search": 32}
     param_schema = PARAM_SCHEMA
 
     def __init__(self, dim: int, **params: Any) -> None:
