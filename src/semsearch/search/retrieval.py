@@ -1,12 +1,13 @@
 """How a search finds its ids: semantic (the vector index, with filters), keyword (FTS5 BM25), and hybrid.
 
 Filtered semantic search must return k hits whenever k documents match. usearch's Python
-API has no predicate search, so when few documents match their vectors are scored exactly,
-and otherwise the index is asked for more and more candidates until k of them match, ending
-in an exact scan of the matching subset if it never finds them. "Few" is at most
-``EXACT_SUBSET_LIMIT``, or fewer than the first round of candidates would be: fetching a
-vector from usearch costs about 25 microseconds, an approximate search of a few hundred
-candidates about a millisecond.
+API has no predicate search, so either the matching documents are scored exactly, or the
+index is asked for k * 2 / share candidates, four times more each round until k of them
+match, ending in an exact scan if it never finds them. The count that decides stops at
+``COUNT_LIMIT`` (past it, the share is estimated from a fixed sample of keys), and an exact
+scan is chosen while the matches number at most ``SCAN_RATIO`` times the candidates: a
+matching document costs about that much less to score exactly (its float16 vector gathered
+from the mapped index and scored with usearch's kernels) than a candidate costs the graph.
 """
 
 from __future__ import annotations
