@@ -73,7 +73,10 @@ class OpenSegment:
         return self.vectors(keys)
 
     def count_matching(self, where: Filter | None, limit: int | None = None) -> int:
-        """The live documents the filter matches; with ``limit``, at most ``limit`` (counting stops about there)."""
+        """The live documents the filter matches; with ``limit``, at most ``limit`` (counting stops about there).
+        Without a filter, the manifest's count: an unfiltered search of a segment with deletions asks SQLite nothing."""
+        if where is None:
+            return self.entry.live if limit is None else min(limit, self.entry.live)
         if not self.deleted_keys:
             return self.store.count_matching(where, limit)
         counted = self.store.count_matching(where, None if limit is None else limit + len(self.deleted_keys))
@@ -84,6 +87,8 @@ class OpenSegment:
 
     def sampled_share(self, where: Filter | None, samples: int) -> float:
         """The share of the segment's documents the filter matches, estimated from a fixed sample of keys."""
+        if where is None:
+            return self.entry.live / max(1, self.entry.rows)
         return self.store.sampled_share(where, samples)
 
     def matching_keys(self, where: Filter | None) -> np.ndarray:
@@ -91,6 +96,8 @@ class OpenSegment:
         return keys[~np.isin(keys, self.deleted)] if self.deleted_keys else keys
 
     def filter_keys(self, keys: Iterable[int], where: Filter | None) -> set[int]:
+        if where is None and self.deleted_keys:  # the segment's own index's keys, less its deletions: no SQLite
+            return {int(key) for key in keys} - self.deleted_keys
         kept = self.store.filter_keys(keys, where)
         return kept - self.deleted_keys if self.deleted_keys else kept
 
