@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--report-from", type=Path, nargs="+", help="results files of earlier runs: write their reports, measure nothing")
     arguments = parser.parse_args()
     if arguments.report_from:
-        write_section(arguments.output, section([report(json.loads(path.read_text())) for path in arguments.report_from]))
+        write_section(arguments.output, section([report(json.loads(path.read_text())) for path in arguments.report_from]), START, END)
         return
     arguments.work.mkdir(parents=True, exist_ok=True)
     encoder = get_encoder("use-multilingual")
@@ -229,7 +229,7 @@ def main() -> None:
             with Collection.open(live, encoder=encoder) as compacted:
                 results["search, compacted again"] = search_latency(compacted, queries)
     arguments.results.write_text(json.dumps(results, indent=2) + "\n")
-    write_section(arguments.output, section([report(results)]))
+    write_section(arguments.output, section([report(results)]), START, END)
     print(json.dumps(results, indent=2))
 
 
