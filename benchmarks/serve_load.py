@@ -125,7 +125,7 @@ def report(collection: Path, start_times: list[float], results: list[LoadResult]
         "## HTTP server: `semsearch serve` under load",
         "",
         f"Machine: {machine()}. Command: `{command}`.",
-        f"Collection: the bundled sample, {facts['count']:,} headlines, {facts['encoder']['name']} encoder, "
+        f"Collection: {collection.name}, {facts['count']:,} headlines, {facts['encoder']['name']} encoder, "
         f"{facts['backend']['name']} index. Server and client share the machine: the client is one asyncio process, "
         "one keep-alive connection per concurrent client, one request at a time on each, `GET /search?q=<a headline>&k=10`, "
         "all answered 200 unless the failures column says otherwise. answers/s is searches a second, except in the "
