@@ -560,6 +560,22 @@ def link_mutations(world: World, base: str, manifest: dict[str, Any]) -> list[Mu
     return mutations
 
 
+def setting(path: tuple[Any, ...], value: Any, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
+    """A change to a copy of the manifest: the field at ``path`` set to ``value``, or removed."""
+    def change(document: dict[str, Any]) -> Any:
+        document = json.loads(json.dumps(document))
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        if delete:
+            target.pop(path[-1], None)
+        else:
+            target[path[-1]] = value
+        return document
+
+    return change
+
+
 def manifest_mutations(world: World, base: str, manifest: dict[str, Any]) -> list[Mutation]:
     """The manifest changed, field by field, and as raw text. Files stay as built, so their checksums still match."""
     prefix = data_prefix(manifest)
@@ -569,20 +585,6 @@ def manifest_mutations(world: World, base: str, manifest: dict[str, Any]) -> lis
     copy = world.outside / base / index_name.replace("/", "_")
     true_copy = describe(copy)
     changes: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
-
-    def setting(path: tuple[Any, ...], value: Any, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
-        def change(document: dict[str, Any]) -> Any:
-            document = json.loads(json.dumps(document))
-            target = document
-            for key in path[:-1]:
-                target = target[key]
-            if delete:
-                target.pop(path[-1], None)
-            else:
-                target[path[-1]] = value
-            return document
-
-        return change
 
     odd = [None, True, "1", 1.5, [], {}, -1, 2**70]
     for value in [*odd, 0, 2]:
@@ -707,39 +709,19 @@ def segment_mutations(world: World, base: str, manifest: dict[str, Any]) -> list
     odd: list[Any] = [None, True, "1", 1.5, [], {}, -1, 2**70]
     changes: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
 
-    def edited(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
-        def change(document: dict[str, Any]) -> Any:
-            document = json.loads(json.dumps(document))
-            edit(document)
-            return document
-
-        return change
-
-    def put(*path: Any, value: Any = None, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
-        def edit(document: dict[str, Any]) -> None:
-            target = document
-            for key in path[:-1]:
-                target = target[key]
-            if delete:
-                target.pop(path[-1], None)
-            else:
-                target[path[-1]] = value
-
-        return edited(edit)
-
     other_kind = "string" if manifest["ids"] == "integer" else "integer"
     for value in [*odd, "", "Integer", other_kind]:
-        changes.append((f"ids {value!r}", put("ids", value=value)))
+        changes.append((f"ids {value!r}", setting(("ids",), value)))
     for value in [*odd, 0, manifest["next_key"] - 1, 2**63, 2**63 + 1]:
-        changes.append((f"next_key {value!r}", put("next_key", value=value)))
+        changes.append((f"next_key {value!r}", setting(("next_key",), value)))
     for key in ("ids", "next_key", "segments"):
-        changes.append((f"no {key}", put(key, delete=True)))
+        changes.append((f"no {key}", setting((key,), None, delete=True)))
     segments = manifest["segments"]
     for value in [None, [], {}, "segment-1", [5], [None], [[]]]:
-        changes.append((f"segments {value!r}", put("segments", value=value)))
-    changes.append(("segments: the first twice", put("segments", value=[segments[0], *segments])))
-    changes.append(("segments: 1,001 of them", put("segments", value=[segments[0]] * 1_001)))
-    changes.append(("segments: in reverse order", put("segments", value=segments[::-1])))
+        changes.append((f"segments {value!r}", setting(("segments",), value)))
+    changes.append(("segments: the first twice", setting(("segments",), [segments[0], *segments])))
+    changes.append(("segments: 1,001 of them", setting(("segments",), [segments[0]] * 1_001)))
+    changes.append(("segments: in reverse order", setting(("segments",), segments[::-1])))
     first = segments[0]
     wrong: dict[str, list[Any]] = {
         "name": [5, "", "../base", "segment-x", "segment-1/..", "base\n"],
@@ -754,13 +736,13 @@ def segment_mutations(world: World, base: str, manifest: dict[str, Any]) -> list
     }
     for key in first:
         for value in [*odd[:6], *wrong.get(key, [])]:
-            changes.append((f"segments[0].{key} {value!r}", put("segments", 0, key, value=value)))
-        changes.append((f"segments[0] without {key}", put("segments", 0, key, delete=True)))
-    changes.append(("segments[0] with a field more", put("segments", 0, "extra", value=1)))
+            changes.append((f"segments[0].{key} {value!r}", setting(("segments", 0, key), value)))
+        changes.append((f"segments[0] without {key}", setting(("segments", 0, key), None, delete=True)))
+    changes.append(("segments[0] with a field more", setting(("segments", 0, "extra"), 1)))
     if len(segments) > 1:
-        changes.append(("segments[1] the first's keys", edited(lambda document: document["segments"][1].update(
-            first_key=first["first_key"], last_key=first["last_key"]))))
-        changes.append(("segments[1] in the first's directory", put("segments", 1, "directory", value=first["directory"])))
+        changes.append(("segments[1] the first's keys", lambda document: setting(("segments", 1, "last_key"), first["last_key"])(
+            setting(("segments", 1, "first_key"), first["first_key"])(document))))
+        changes.append(("segments[1] in the first's directory", setting(("segments", 1, "directory"), first["directory"])))
     mutations: list[Mutation] = []
     for description, change in changes:
         def make(collection: Path, change: Callable[[dict[str, Any]], Any] = change) -> None:
