@@ -90,9 +90,7 @@ def check_index_file(path: Path, *, dim: int, dtype: str, connectivity: int) -> 
             raise file.fail(f"node levels from {levels.min()} to {levels.max()}, top level {max_level}, entry node at {levels[entry_slot]}")
         base_bytes = 4 + 4 * connectivity_base
         level_bytes = 4 + 4 * connectivity
-        node_bytes = 10 + base_bytes + levels * level_bytes
-        offsets = file.position + np.concatenate([[0], np.cumsum(node_bytes)[:-1]])
-        end = int(offsets[-1] + node_bytes[-1])
+        offsets, end = _node_offsets(file.position, levels, connectivity)
         if end != file.size:
             raise file.fail(f"{size:,} nodes end at byte {end:,}, the file has {file.size:,}")
         words = _word_views(file)
@@ -119,6 +117,14 @@ def check_index_file(path: Path, *, dim: int, dtype: str, connectivity: int) -> 
                 sound = finite_floats(file.array(vectors_at, vector_type, count, "the vectors"))
             if not sound:
                 raise file.fail("vectors with NaN or infinite values")
+
+
+def _node_offsets(first: int, levels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    """Where each node starts, from the first node's byte and every node's level, and where the last ends: a node is
+    its u64 key, i16 level, the level-0 list (2 * connectivity slots) and one list of ``connectivity`` per level above."""
+    node_bytes = 10 + (4 + 8 * connectivity) + levels * (4 + 4 * connectivity)
+    offsets = first + np.concatenate([[0], np.cumsum(node_bytes)[:-1]]).astype(np.int64)
+    return offsets, int(offsets[-1] + node_bytes[-1]) if len(levels) else first
 
 
 def _kind(code: int) -> str:
@@ -185,8 +191,7 @@ class MappedRows:
         graph_header = head + HEAD_BYTES + 40
         levels = file.array(graph_header, "<i2", size, "the node levels").astype(np.int64)
         connectivity = file.unpack(head + HEAD_BYTES + 8, "<Q", "the graph header")[0]
-        node_bytes = 10 + (4 + 8 * connectivity) + levels * (4 + 4 * connectivity)
-        offsets = graph_header + 2 * size + np.concatenate([[0], np.cumsum(node_bytes)[:-1]]).astype(np.int64)
+        offsets, _ = _node_offsets(graph_header + 2 * size, levels, connectivity)
         keys = _gather_u64(_word_views(file), offsets) if size else np.zeros(0, dtype=np.uint64)
         live = np.flatnonzero(keys != FREE_KEY)
         order = np.argsort(keys[live], kind="stable")

@@ -82,7 +82,7 @@ class OpenSegment:
         counted = self.store.count_matching(where, None if limit is None else limit + len(self.deleted_keys))
         if limit is not None and counted >= limit + len(self.deleted_keys):
             return limit
-        gone = len(self.deleted_keys) if where is None else len(self.store.filter_keys(self.deleted_keys, where))
+        gone = len(self.store.filter_keys(self.deleted_keys, where))
         return counted - gone if limit is None else min(limit, counted - gone)
 
     def sampled_share(self, where: Filter | None, samples: int) -> float:
