@@ -19,6 +19,7 @@ import numpy as np
 
 from semsearch.backends import VectorIndex, create_index
 from semsearch.backends.reachability import Orphans
+from semsearch.search.filter_memory import FilterMemory
 from semsearch.documents import Document, DocumentId
 from semsearch.errors import CollectionError
 from semsearch.filters import Filter, FilterError
@@ -45,6 +46,7 @@ class OpenSegment:
 
     def __post_init__(self) -> None:
         self.deleted_keys = frozenset(self.deleted.tolist())
+        self.filters = FilterMemory()
 
     @property
     def has_deletions(self) -> bool:
@@ -74,9 +76,13 @@ class OpenSegment:
 
     def count_matching(self, where: Filter | None, limit: int | None = None) -> int:
         """The live documents the filter matches; with ``limit``, at most ``limit`` (counting stops about there).
-        Without a filter, the manifest's count: an unfiltered search of a segment with deletions asks SQLite nothing."""
+        Without a filter, the manifest's count: an unfiltered search of a segment with deletions asks SQLite nothing.
+        A search's first question about its filter, so where a filter's use is counted (``filter_memory``)."""
         if where is None:
             return self.entry.live if limit is None else min(limit, self.entry.live)
+        remembered = self.filters.use(where, lambda: self._matching_keys(where))
+        if remembered is not None:
+            return remembered.count if limit is None else min(limit, remembered.count)
         if not self.deleted_keys:
             return self.store.count_matching(where, limit)
         counted = self.store.count_matching(where, None if limit is None else limit + len(self.deleted_keys))
@@ -86,18 +92,29 @@ class OpenSegment:
         return counted - gone if limit is None else min(limit, counted - gone)
 
     def sampled_share(self, where: Filter | None, samples: int) -> float:
-        """The share of the segment's documents the filter matches, estimated from a fixed sample of keys."""
+        """The share of the segment's documents the filter matches, estimated from a fixed sample of keys
+        (exact for a remembered filter)."""
         if where is None:
             return self.entry.live / max(1, self.entry.rows)
+        remembered = self.filters.get(where)
+        if remembered is not None:
+            return remembered.count / max(1, self.entry.rows)
         return self.store.sampled_share(where, samples)
 
     def matching_keys(self, where: Filter | None) -> np.ndarray:
+        remembered = self.filters.get(where)
+        return remembered.keys() if remembered is not None else self._matching_keys(where)
+
+    def _matching_keys(self, where: Filter | None) -> np.ndarray:
         keys = self.store.matching_keys(where)
         return keys[~np.isin(keys, self.deleted)] if self.deleted_keys else keys
 
     def filter_keys(self, keys: Iterable[int], where: Filter | None) -> set[int]:
         if where is None and self.deleted_keys:  # the segment's own index's keys, less its deletions: no SQLite
             return {int(key) for key in keys} - self.deleted_keys
+        remembered = self.filters.get(where)
+        if remembered is not None:
+            return remembered.among(keys)
         kept = self.store.filter_keys(keys, where)
         return kept - self.deleted_keys if self.deleted_keys else kept
 
