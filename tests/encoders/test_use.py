@@ -86,3 +86,30 @@ def test_sentence_sums_equal_numpy_reduceat() -> None:
     starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
     rows = generator.standard_normal((int(lengths.sum()), 64)).astype(np.float32)
     np.testing.assert_allclose(sentence_sums(rows, starts, lengths), np.add.reduceat(rows, starts, axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_remembered_token_rows_start_over_when_full_and_stay_right(real_encoder: Encoder) -> None:
+    """A few queries take their tokens' rows from a memory that outlives the call; when it is full it starts over."""
+    from semsearch.encoders.use_forward import TokenRows
+
+    texts = sample_headlines(400)
+    whole = real_encoder.encode(texts)  # one batch: rows computed for the batch, not remembered
+    forward = real_encoder._forward
+    small = TokenRows(forward._token_rows, capacity=12)  # fewer than some queries have tokens
+    forward.remembered, saved = small, forward.remembered
+    try:
+        one_by_one = np.concatenate([real_encoder.encode([text]) for text in texts])
+    finally:
+        forward.remembered = saved
+    assert len(small._row_of) <= 12
+    np.testing.assert_allclose(one_by_one, whole, atol=1e-5)
+
+
+def test_queries_encoded_from_several_threads_at_once_get_their_own_vectors(real_encoder: Encoder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = sample_headlines(200)
+    alone = real_encoder.encode(texts)
+    with ThreadPoolExecutor(4) as pool:
+        together = np.concatenate(list(pool.map(lambda text: real_encoder.encode([text]), texts)))
+    np.testing.assert_allclose(together, alone, atol=1e-5)

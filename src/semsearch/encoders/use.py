@@ -23,6 +23,9 @@ from semsearch.encoders.use_tokens import CachedTokenizer
 # a few thousand distinct), few enough to bound memory whatever the caller passes. On one core
 # 1,000 ran as fast as 2,000 (2,480 texts/s) with a peak of 295 MB against 396 MB.
 MAX_TEXTS_PER_CALL = 1000
+# Up to this many texts (a search's queries) are encoded on one BLAS thread: their matrix products are
+# too small to share out, and a second thread waiting on a busy core made one query sixty times slower.
+ONE_THREAD_TEXTS = 16
 
 
 class UniversalSentenceEncoder(Encoder):
@@ -67,7 +70,8 @@ class UniversalSentenceEncoder(Encoder):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._limit_threads(limits=self.threads, user_api="blas"):
+        threads = 1 if len(texts) <= ONE_THREAD_TEXTS else self.threads
+        with self._limit_threads(limits=threads, user_api="blas"):
             parts = [
                 forward.encode([tokenizer.encode(text) for text in texts[start : start + MAX_TEXTS_PER_CALL]])
                 for start in range(0, len(texts), MAX_TEXTS_PER_CALL)
