@@ -99,16 +99,11 @@ class Orphans:
         keep = ~np.isin(self.ids, np.fromiter(removed, dtype=np.int64))
         return Orphans(np.concatenate([self.ids[keep], added_ids]), np.concatenate([self.vectors[keep], added_vectors]))
 
-    def merge(self, queries: np.ndarray, ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def merge(self, queries: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The index's (ids, scores) with the orphans scored exactly and merged in, k per query."""
         if not len(self):
             return ids, scores
         candidates, vectors = self.ids, self.vectors
-        if allowed is not None:
-            keep = np.isin(candidates, allowed)
-            candidates, vectors = candidates[keep], vectors[keep]
-            if not len(candidates):
-                return ids, scores
         k = ids.shape[1]
         exact = np.asarray(queries, dtype=np.float32) @ vectors.T
         all_ids = np.concatenate([ids, np.broadcast_to(candidates, (len(ids), len(candidates)))], axis=1)

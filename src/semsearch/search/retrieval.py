@@ -141,12 +141,10 @@ def semantic_rankings(
         return _exact_scan(store.matching_keys(where), vectors_of, queries, k)
     results: list[Ranking | None] = [None] * len(queries)
     pending = list(range(len(queries)))
-    # The orphans the filter lets through, looked up once, not in every round of widening.
-    matching_orphans = np.fromiter(store.filter_keys(orphans.ids.tolist(), where), dtype=np.int64) if orphans else None
     while pending and candidates < total:
         ids, scores = index.search(queries[pending], candidates, **search_params)
-        if orphans:
-            ids, scores = orphans.merge(queries[pending], ids, scores, allowed=matching_orphans)
+        if orphans:  # merged unfiltered: the candidates' filter below takes out those it does not match
+            ids, scores = orphans.merge(queries[pending], ids, scores)
         allowed = store.filter_keys({int(i) for i in np.unique(ids) if i != MISSING_ID}, where)
         still_pending = []
         for position, row_ids, row_scores in zip(pending, ids, scores):
