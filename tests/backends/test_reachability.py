@@ -199,3 +199,22 @@ def test_a_crafted_orphans_file_is_one_line(lossy_backend: str, tmp_path: Path, 
         with Collection.open(path, encoder=fake_encoder) as collection:
             collection.search("flood warning", k=3)
     assert "orphans.npz" in str(raised.value) and "\n" not in str(raised.value), name
+
+
+def test_orphans_merge_equals_a_plain_merge_row_by_row() -> None:
+    """Many queries at once, orphans the index also found, rows padded with missing ids: each row as if merged alone."""
+    rng = np.random.default_rng(3)
+    orphan_ids = rng.choice(500, size=40, replace=False)
+    orphans = Orphans(orphan_ids, rng.standard_normal((40, 8)).astype(np.float32))
+    queries = rng.standard_normal((30, 8)).astype(np.float32)
+    ids = np.stack([rng.choice(500, size=12, replace=False) for _ in range(30)])
+    ids[::4, -3:] = -1
+    scores = np.sort(rng.standard_normal((30, 12)).astype(np.float32), axis=1)[:, ::-1].copy()
+    merged_ids, merged_scores = orphans.merge(queries, ids, scores)
+    for row in range(30):
+        best = {int(i): float(s) for i, s in zip(ids[row], scores[row]) if i != -1}
+        for orphan, score in zip(orphan_ids, queries[row] @ orphans.vectors.T):
+            best.setdefault(int(orphan), float(score))
+        expected = sorted(best.items(), key=lambda pair: -pair[1])[:12]
+        assert [int(i) for i in merged_ids[row]] == [i for i, _ in expected]
+        np.testing.assert_allclose(merged_scores[row], [s for _, s in expected], rtol=1e-5)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.backends.base import MISSING_ID, VectorIndex
+from semsearch.backends.exact import top_k
 from semsearch.storage.layout import ORPHANS_FILE
 
 # Neighbours asked for per document when checking: a document found among them, at a score
@@ -104,18 +105,14 @@ class Orphans:
         if not len(self):
             return ids, scores
         candidates, vectors = self.ids, self.vectors
-        k = ids.shape[1]
         exact = np.asarray(queries, dtype=np.float32) @ vectors.T
-        all_ids = np.concatenate([ids, np.broadcast_to(candidates, (len(ids), len(candidates)))], axis=1)
-        all_scores = np.concatenate([scores, exact.astype(scores.dtype)], axis=1)
-        # An orphan the index did find for this query is in both halves: keep one of them.
-        for row in range(len(all_ids)):
-            _, first = np.unique(all_ids[row], return_index=True)
-            duplicate = np.ones(all_ids.shape[1], dtype=bool)
-            duplicate[first] = False
-            all_scores[row, duplicate] = -np.inf
-        all_scores = np.where(all_ids == MISSING_ID, -np.inf, all_scores)
-        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
-        merged_ids = np.take_along_axis(all_ids, order, axis=1)
-        merged_scores = np.take_along_axis(all_scores, order, axis=1)
+        # An orphan the index did find for a query is in both halves: keep the index's. One isin for every row
+        # at once, each row's ids offset into a range of its own.
+        span = int(max(candidates.max(), ids.max(initial=0))) + 2
+        row_offsets = np.arange(len(ids), dtype=np.int64)[:, None] * span
+        exact[np.isin(row_offsets + candidates, row_offsets + ids)] = -np.inf
+        all_ids = np.concatenate([ids, np.broadcast_to(candidates, exact.shape)], axis=1)
+        all_scores = np.concatenate([np.where(ids == MISSING_ID, -np.inf, scores).astype(np.float32), exact], axis=1)
+        positions, merged_scores = top_k(all_scores, ids.shape[1])
+        merged_ids = np.take_along_axis(all_ids, np.maximum(positions, 0), axis=1)
         return np.where(np.isfinite(merged_scores), merged_ids, MISSING_ID), merged_scores
