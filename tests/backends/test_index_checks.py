@@ -242,3 +242,25 @@ def test_a_library_error_on_open_is_one_collection_error_line(tmp_path: Path, ve
         backend_class("usearch").load(directory, DIM, {**params, "zzz": 1})
     with pytest.raises(CollectionError, match="32 bytes per vector; 16 dimensions in f32 take 64"):
         backend_class("usearch").load(directory, DIM, {**params, "dtype": "f32"})
+
+
+@pytest.mark.parametrize("dtype", ["<f2", "<f4", ">f4", "<f8", ">f2"])
+def test_finite_floats_finds_every_nan_and_infinity_on_the_bits(dtype: str) -> None:
+    from semsearch.backends.checks import finite_floats
+
+    values = np.random.default_rng(1).standard_normal((300, 9)).astype(dtype)
+    assert finite_floats(values) and finite_floats(values[:, 4:])
+    extremes = np.array([np.finfo(dtype).max, -np.finfo(dtype).max, np.finfo(dtype).tiny / 4, -0.0], dtype=dtype)
+    assert finite_floats(extremes), "the largest, a subnormal and minus zero are finite"
+    for bad in (np.nan, np.inf, -np.inf):
+        damaged = values.copy()
+        damaged[211, 7] = bad
+        assert not finite_floats(damaged) and not finite_floats(damaged[:, 4:]), bad
+
+
+def test_all_distinct_with_keys_in_order_and_out_of_it() -> None:
+    from semsearch.backends.checks import all_distinct
+
+    assert all_distinct(np.arange(1000, dtype=np.uint64)) and all_distinct(np.array([5, 1, 9, 3]))
+    assert not all_distinct(np.array([5, 1, 9, 5])) and not all_distinct(np.array([1, 2, 2, 3]))
+    assert all_distinct(np.zeros(0, dtype=np.int64)) and all_distinct(np.array([7]))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.backends.base import MISSING_ID, VectorIndex, as_queries, load_array, missing_vector, save_array
-from semsearch.backends.checks import check_npy, checked_once, damaged, library_errors
+from semsearch.backends.checks import all_distinct, check_npy, checked_once, damaged, library_errors
 
 # Queries scored at once: bounds the (block, n) score matrix to about block * n * 4 bytes.
 QUERY_BLOCK = 64
@@ -118,5 +118,5 @@ def check_index_files(path: Path, ids_path: Path, *, dim: int) -> None:
                         finite=True)
     check_npy(ids_path, "<i8", lambda shape: None if shape == (rows,) else f"has shape {shape}, expected ({rows},) for {rows:,} vectors")
     ids = load_array(ids_path)
-    if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+    if len(ids) and (ids.min() < 0 or not all_distinct(ids)):
         raise damaged(ids_path, "ids that are not distinct non-negative document ids")

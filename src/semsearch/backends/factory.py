@@ -16,7 +16,7 @@ import numpy as np
 
 from semsearch.backends import VectorIndex, backend_class, create_index
 from semsearch.backends.checks import (
-    IndexFileError, check_npy, checked_once, damaged, finite_floats, npy_checked, npy_from_bytes, npy_header,
+    IndexFileError, all_distinct, check_npy, checked_once, damaged, finite_floats, npy_checked, npy_from_bytes, npy_header,
 )
 from semsearch.errors import CollectionError, SemsearchError
 from semsearch.backends.reduced import REDUCERS, PrincipalComponents, RandomProjection, ReducedIndex, Reducer, parse_reducer
@@ -99,7 +99,7 @@ def check_vector_files(path: Path, dim: int, count: int) -> None:
                   finite=True)
         check_npy(ids_file, "<i8", lambda shape: None if shape == (count,) else f"has shape {shape}, expected ({count:,},)")
         ids = np.load(ids_file, allow_pickle=False)
-        if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+        if len(ids) and (ids.min() < 0 or not all_distinct(ids)):
             raise damaged(ids_file, "ids that are not distinct document ids")
 
     checked_once([path, ids_file], {"vectors": 1, "dim": dim, "count": count}, check)
@@ -137,7 +137,7 @@ def check_orphans_file(path: Path, dim: int) -> None:
         npy_from_bytes(data["vectors.npy"], "<f2", lambda s: None if s == (len(ids), dim) else
                        f"its vectors have shape {s}, expected ({len(ids)}, {dim})", fail)
         vectors = npy_from_bytes(data["vectors.npy"], "<f2", lambda s: None, fail)
-        if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+        if len(ids) and (ids.min() < 0 or not all_distinct(ids)):
             raise fail("ids that are not distinct document ids")
         if not finite_floats(vectors):
             raise fail("NaN or infinite values")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.backends.checks import FileBytes, chunks, finite_bfloat16, finite_floats
+from semsearch.backends.checks import FileBytes, all_distinct, chunks, finite_bfloat16, finite_floats
 
 # -- the file format (faiss 1.x, impl/index_read.cpp and index_write.cpp), for the kinds in KINDS --
 #
@@ -177,7 +177,7 @@ class _FaissFile:
             if len(pairs) % 2:
                 raise fail("an odd number of sparse list sizes")
             pairs = pairs.reshape(-1, 2)
-            if len(pairs) and (pairs[:, 0].max() >= nlist or len(np.unique(pairs[:, 0])) != len(pairs)):
+            if len(pairs) and (pairs[:, 0].max() >= nlist or not all_distinct(pairs[:, 0])):
                 raise fail("sparse list sizes for lists that do not exist")
             sizes = np.zeros(nlist, dtype=np.int64)
             sizes[pairs[:, 0].astype(np.int64)] = pairs[:, 1].astype(np.int64) if len(pairs) else 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.backends.base import missing_vector
-from semsearch.backends.checks import FileBytes, chunks, finite_bfloat16, finite_floats
+from semsearch.backends.checks import FileBytes, all_distinct, chunks, finite_bfloat16, finite_floats
 
 # The scalar types the backend stores vectors in: usearch's code for each (index_plugins.hpp, scalar_kind_t,
 # from version 2.10), its bytes per dimension, and the NumPy type its vectors are checked as (None: no NaN in it).
@@ -99,7 +99,7 @@ def check_index_file(path: Path, *, dim: int, dtype: str, connectivity: int) -> 
         if int(free.sum()) != deleted:
             raise file.fail(f"{int(free.sum()):,} removed nodes, the header says {deleted:,}")
         live_keys = keys[~free]
-        if len(live_keys) and (live_keys.max() >= 2**63 or len(np.unique(live_keys)) != len(live_keys)):
+        if len(live_keys) and (live_keys.max() >= 2**63 or not all_distinct(live_keys)):
             raise file.fail("keys that are not distinct document ids")
         stored_levels = _gather_u16(file.bytes, offsets + 8).astype(np.int16).astype(np.int64)
         if not np.array_equal(stored_levels, levels):
